@@ -1,0 +1,38 @@
+/* kernels.h - C emitters for the non-elementwise ops (codegen/kernels*.c).
+ *
+ * The emitter (emit.c) owns the file layout, the memory plan, elementwise fusion and the
+ * leaves; for every other op it asks dn_cg_kernel to print the C statements that compute
+ * one node for the whole batch. Conventions of the printed code:
+ *   - `out` and each `in[i]` are C expressions of pointer type (ctx->real * for f32 tensors,
+ *     const int32_t * for class tensors) pointing at element 0 of a contiguous C-order
+ *     tensor of the node's FULL shape (batch axis included); inputs are const, never aliased
+ *     with out;
+ *   - the code is one braced block with its own locals, constant loop bounds, and writes
+ *     every element of out (kernels that accumulate clear out first);
+ *   - large products and convolutions are tiled for cache; with ctx->blas (float only) GEMMs
+ *     may call cblas_sgemm; with ctx->threads > 1 loops may carry `#pragma omp parallel for`;
+ *   - static helper functions a kernel needs are requested through ctx->need and printed
+ *     once by dn_cg_helpers before the first function of the file.
+ */
+#ifndef DNNCC_KERNELS_H
+#define DNNCC_KERNELS_H
+
+#include "ir.h"
+
+typedef struct dn_cg_ctx {
+  const char *real;      /* "float" or "double" */
+  const char *prefix;    /* the model's C prefix (helper names may use it) */
+  int blas;              /* cblas_sgemm allowed (only when real is float) */
+  int threads;           /* > 1: OpenMP */
+  int opt_level;         /* dnncc -O level */
+  unsigned need;         /* helper bits requested by kernels (kernels.c defines them) */
+} dn_cg_ctx;
+
+/* Prints the computation of node n. Returns 0, or 1 when the op has no kernel here
+ * (elementwise ops, leaves, views and SCAN are the emitter's). */
+int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
+
+/* Prints the static helper functions requested in ctx->need. */
+void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx);
+
+#endif

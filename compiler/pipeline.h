@@ -1,0 +1,49 @@
+/* pipeline.h - the compilation pipeline, written out in one function (pipeline.c):
+ *
+ *   parse (dsl/) -> check: resolve, inline defs, evaluate constants, infer shapes (sema.c)
+ *   -> simplify: CSE, constant folding, algebraic identities, DCE (simplify.c)
+ *   -> [training] autodiff: reverse mode on the IR (autodiff.c) -> simplify
+ *   -> emit C (codegen/) -> [run/grad/train] JIT (jit.h)
+ *
+ * Every command goes through dn_pipeline; --dump prints the form after the named pass.
+ */
+#ifndef DNNCC_PIPELINE_H
+#define DNNCC_PIPELINE_H
+
+#include "ast.h"
+#include "ir.h"
+
+typedef struct dn_pipeline_opts {
+  const char *file;      /* the .dnn model */
+  int64_t batch;         /* fixed batch; 0 = 1 for inference, the train block's batch with want_train */
+  int want_train;        /* also build the training graph and differentiate it */
+  int opt_level;         /* 0: no simplification beyond DCE */
+  const char *dump;      /* "ast", "ir", "grad" (plan is printed by codegen) or NULL */
+} dn_pipeline_opts;
+
+typedef struct dn_unit {
+  dn_ast *prog;          /* syntax tree */
+  dn_graph *infer;       /* inference graph (running statistics, no dropout) */
+  dn_graph *train;       /* training graph with grads (want_train), or NULL */
+} dn_unit;
+
+/* Runs the front end and the graph passes. Returns 0, or 1 after reporting errors. */
+int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u);
+
+/* sema.c: checks the program and builds its graph for a batch and a mode. Inference graphs
+ * hold what the outputs need (and the loss, when every input it reads is given); training
+ * graphs hold outputs and loss, loss_mean set. NULL after reporting errors. */
+dn_graph *dn_sema(dn_ast *prog, const char *file, int64_t batch, dn_mode mode);
+
+/* sema.c: the train block's settings with defaults, without building a graph. */
+int dn_sema_train_cfg(dn_ast *prog, dn_train_cfg *cfg);
+
+/* autodiff.c: fills g->grads with d loss_mean / d param for every trainable parameter.
+ * Returns 0, or 1 after reporting an op without a gradient rule (a located error). */
+int dn_autodiff(dn_graph *g);
+
+/* simplify.c: CSE, constant folding, algebraic identities, dead-code elimination. Keeps
+ * outputs, loss, loss_mean, grads and side effects alive; renumbers ids. */
+void dn_simplify(dn_graph *g, int opt_level);
+
+#endif
