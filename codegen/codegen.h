@@ -7,24 +7,26 @@
  *   void  P_forward_v(void *state, void *const *in, void *const *out);
  *         in: the inference inputs (dn_input.for_inference) in declaration order;
  *         out: the outputs in declaration order.
- *   float P_evaluate_v(void *state, void *const *in, void *const *out);
+ *   double P_evaluate_v(void *state, void *const *in, void *const *out);
  *         (models with a loss) inference-mode forward over EVERY input in declaration order:
  *         writes the outputs, returns the batch-mean loss.
- *   float P_grad_v(void *state, void *const *in);       (training graph)
+ *   double P_grad_v(void *state, void *const *in);      (training graph)
  *         every input in declaration order; forward + backward in training mode; returns the
  *         batch-mean loss and leaves each trainable parameter's gradient in the state at
- *         P_grads[i].offset; does not update anything (batchnorm running stats excepted).
- *   float P_train_step_v(void *state, void *const *in); (training graph)
- *         P_grad_v, clipping, then the optimizer update; returns the loss.
+ *         P_grads[i].offset; does not update anything (batchnorm running stats excepted) and
+ *         does not advance the step counter, so random ops (dropout) repeat exactly.
+ *   double P_train_step_v(void *state, void *const *in); (training graph)
+ *         advances the step counter (random ops draw anew), P_grad_v's work, clipping,
+ *         then the optimizer update; returns the loss.
  *   extern const struct P_grad_info { const char *name; size_t offset; size_t count; } P_grads[];
  *   extern const int P_n_grads;
  *   extern const size_t P_state_bytes_v;           (= P_STATE_BYTES)
  *   extern const long long P_step_offset;          (byte offset of the int64 step counter)
  *
  * State layout: parameters first (P_params[i].offset, bytes), then gradients, optimizer
- * state, the step counter, then the liveness-planned activation arena. With use_double, the
- * element type is double everywhere (gradcheck); offsets are then in double-sized elements'
- * bytes too.
+ * state, the step counter, then the liveness-planned activation arena. The `_v` functions
+ * return double. With use_double, the element type is double everywhere (gradcheck): float
+ * tensors passed through in/out are double arrays then, and offsets count double elements.
  */
 #ifndef DNNCC_CODEGEN_H
 #define DNNCC_CODEGEN_H
