@@ -19,6 +19,7 @@ int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u) {
   u->infer = dn_sema(u->prog, o->file, batch, DN_MODE_INFER);
   if (!u->infer) return 1;
   dn_ir_verify(u->infer);
+  dn_unroll_scans(u->infer);
   dn_simplify(u->infer, o->opt_level);
   dn_ir_verify(u->infer);
   if (dumping(o, "ir")) dn_ir_dump(u->infer, stdout);
@@ -31,6 +32,7 @@ int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u) {
     return 1;
   }
   dn_ir_verify(u->train);
+  dn_unroll_scans(u->train);
   if (dn_autodiff(u->train)) return 1;
   dn_ir_verify(u->train);
   dn_simplify(u->train, o->opt_level);

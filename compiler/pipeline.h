@@ -1,6 +1,7 @@
 /* pipeline.h - the compilation pipeline, written out in one function (pipeline.c):
  *
  *   parse (dsl/) -> check: resolve, inline defs, evaluate constants, infer shapes (sema.c)
+ *   -> unroll scans (unroll.c)
  *   -> simplify: CSE, constant folding, algebraic identities, DCE (simplify.c)
  *   -> [training] autodiff: reverse mode on the IR (autodiff.c) -> simplify
  *   -> emit C (codegen/) -> [run/grad/train] JIT (jit.h)
@@ -41,6 +42,10 @@ int dn_sema_train_cfg(dn_ast *prog, dn_train_cfg *cfg);
 /* autodiff.c: fills g->grads with d loss_mean / d param for every trainable parameter.
  * Returns 0, or 1 after reporting an op without a gradient rule (a located error). */
 int dn_autodiff(dn_graph *g);
+
+/* unroll.c: replaces each SCAN by a copy of its body per step (nested scans too), so
+ * autodiff and the emitter see straight-line code. */
+void dn_unroll_scans(dn_graph *g);
 
 /* simplify.c: CSE, constant folding, algebraic identities, dead-code elimination. Keeps
  * outputs, loss, loss_mean, grads and side effects alive; renumbers ids. */

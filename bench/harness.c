@@ -1,0 +1,52 @@
+/* harness.c - times one generated model (prefix bm): batch-1 inference or a training step.
+ * Built by bench/run against bm.c/bm.h; prints the median time in microseconds. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bm.h"
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  int train = argc > 1 && strcmp(argv[1], "train") == 0;
+  int iters = argc > 2 ? atoi(argv[2]) : 200;
+  void *state = aligned_alloc(64, (BM_STATE_BYTES + 63) / 64 * 64);
+  static float x[BM_X_SIZE];
+  static float out[BM_LOGITS_SIZE];
+#ifdef BM_Y_SIZE
+  static int32_t y[BM_Y_SIZE];
+  for (int i = 0; i < BM_Y_SIZE; i++) y[i] = i % 10;
+#endif
+  for (int i = 0; i < BM_X_SIZE; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+  bm_init(state, 1);
+  double *t = malloc(sizeof(double) * (size_t)iters);
+  for (int w = 0; w < 5; w++) {
+#ifdef BM_Y_SIZE
+    if (train) bm_train_step(state, x, y); else
+#endif
+    bm_forward(state, x, out);
+  }
+  for (int i = 0; i < iters; i++) {
+    double t0 = now_us();
+#ifdef BM_Y_SIZE
+    if (train) bm_train_step(state, x, y); else
+#endif
+    bm_forward(state, x, out);
+    t[i] = now_us() - t0;
+  }
+  qsort(t, (size_t)iters, sizeof(double), cmp);
+  printf("%.2f\n", t[iters / 2]);
+  return 0;
+}

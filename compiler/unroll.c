@@ -1,0 +1,126 @@
+/* unroll.c - replaces every SCAN node by one copy of its body per time step.
+ *
+ * Requires: a checked graph (SCAN nodes as described in ir.h, possibly nested).
+ * Produces: the same computation without SCAN, SCAN_GET, SCAN_X, SCAN_STATE or SCAN_OUTER
+ * nodes: step t reads SLICE(seq, axis 1, t) reshaped to [B, ...], the previous state's
+ * node, or the outer tensor; each state's stacked value [B, T, ...] is a CONCAT of the
+ * per-step values along axis 1 in time order. Parameters inside the body become PARAM
+ * nodes of the outer graph (parameters are graph-wide). Autodiff then differentiates the
+ * unrolled graph with the ordinary rules (BPTT falls out of the chain rule), and the
+ * emitter prints straight-line code for it.
+ */
+#include <string.h>
+
+#include "pipeline.h"
+
+/* Copies node n into g with inputs mapped through their aux pointers. */
+static dn_node *copy_node(dn_graph *g, const dn_node *n) {
+  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin > 0 ? n->nin : 1));
+  for (int i = 0; i < n->nin; i++) {
+    in[i] = n->in[i]->aux;
+    if (!in[i]) dn_die("unroll: input %d of %%%d %s has no copy", i, n->id, dn_ops[n->op].name);
+  }
+  dn_node *c = dn_node_add(g, n->op, n->nin, in, n->shape, n->loc);
+  dn_node **keep_in = c->in;
+  int id = c->id;
+  *c = *n;
+  c->in = keep_in;
+  c->id = id;
+  c->aux = NULL;
+  return c;
+}
+
+/* The step slice [B, ...] of a sequence [B, T, ...] at time t. */
+static dn_node *step_slice(dn_graph *g, dn_node *seq, int64_t t, dn_loc loc) {
+  dn_node *s = dn_ir_slice(g, seq, 1, t, t + 1, loc);
+  int64_t d[DN_MAX_RANK];
+  d[0] = seq->shape.dim[0];
+  for (int i = 2; i < seq->shape.rank; i++) d[i - 1] = seq->shape.dim[i];
+  return dn_ir_reshape(g, s, dn_shape_make(seq->shape.rank - 1, d), loc);
+}
+
+/* Emits the body once for step t; states[k] holds the previous value and is updated. */
+static void unroll_step(dn_graph *g, const dn_node *scan, int64_t t, dn_node **states) {
+  dn_graph *body = scan->scan.body;
+  for (int i = 0; i < body->nodes.n; i++) {
+    dn_node *n = body->nodes.v[i];
+    switch (n->op) {
+    case DN_OP_SCAN_X: n->aux = step_slice(g, scan->in[n->param]->aux, t, n->loc); break;
+    case DN_OP_SCAN_STATE: n->aux = states[n->param]; break;
+    case DN_OP_SCAN_OUTER: n->aux = scan->in[scan->scan.n_seq + scan->scan.n_state + n->param]->aux; break;
+    default: n->aux = copy_node(g, n); break;
+    }
+  }
+  for (int k = 0; k < scan->scan.n_state; k++) states[k] = ((dn_node *)body->results.v[k])->aux;
+}
+
+/* Unrolls one SCAN; its aux becomes an array of the stacked states (for SCAN_GET). */
+static void unroll_scan(dn_graph *g, dn_node *scan) {
+  int ns = scan->scan.n_state;
+  int64_t steps = scan->scan.steps;
+  dn_node **states = dn_alloc(sizeof(dn_node *) * (size_t)(ns + 1));
+  dn_node ***per_step = dn_alloc(sizeof(dn_node **) * (size_t)(ns + 1));
+  for (int k = 0; k < ns; k++) {
+    states[k] = scan->in[scan->scan.n_seq + k]->aux;
+    per_step[k] = dn_alloc(sizeof(dn_node *) * (size_t)steps);
+  }
+  for (int64_t s = 0; s < steps; s++) {
+    int64_t t = scan->scan.reverse ? steps - 1 - s : s;
+    unroll_step(g, scan, t, states);
+    for (int k = 0; k < ns; k++) per_step[k][t] = states[k];
+  }
+  dn_node **stacked = dn_alloc(sizeof(dn_node *) * (size_t)(ns + 1));
+  for (int k = 0; k < ns; k++) {
+    dn_node **parts = dn_alloc(sizeof(dn_node *) * (size_t)steps);
+    for (int64_t t = 0; t < steps; t++) {
+      dn_node *v = per_step[k][t];
+      int64_t d[DN_MAX_RANK];
+      d[0] = v->shape.dim[0];
+      d[1] = 1;
+      for (int i = 1; i < v->shape.rank; i++) d[i + 1] = v->shape.dim[i];
+      parts[t] = dn_ir_reshape(g, v, dn_shape_make(v->shape.rank + 1, d), scan->loc);
+    }
+    stacked[k] = steps == 1 ? parts[0] : dn_ir_concat(g, (int)steps, parts, 1, scan->loc);
+  }
+  scan->aux = stacked;
+}
+
+/* Rebuilds g's node list with every SCAN unrolled; returns whether any was found. */
+static int unroll_once(dn_graph *g) {
+  dn_vec old = g->nodes;
+  int found = 0;
+  memset(&g->nodes, 0, sizeof g->nodes);
+  for (int i = 0; i < old.n; i++) ((dn_node *)old.v[i])->aux = NULL;
+  for (int i = 0; i < old.n; i++) {
+    dn_node *n = old.v[i];
+    if (n->op == DN_OP_SCAN) {
+      unroll_scan(g, n);
+      found = 1;
+    } else if (n->op == DN_OP_SCAN_GET) {
+      n->aux = ((dn_node **)n->in[0]->aux)[n->axis];
+    } else {
+      for (int j = 0; j < n->nin; j++) n->in[j] = n->in[j]->aux;
+      n->id = g->nodes.n;
+      dn_vec_push(&g->nodes, n);
+      n->aux = n;
+    }
+  }
+  /* Re-point the graph's references at the new nodes. */
+  for (int i = 0; i < g->outputs.n; i++) {
+    dn_output *o = g->outputs.v[i];
+    o->node = o->node->aux;
+  }
+  for (int i = 0; i < g->inputs.n; i++) {
+    dn_input *in = g->inputs.v[i];
+    if (in->node) in->node = in->node->aux;
+  }
+  if (g->loss) g->loss = g->loss->aux;
+  if (g->loss_mean) g->loss_mean = g->loss_mean->aux;
+  for (int i = 0; i < g->nodes.n; i++) ((dn_node *)g->nodes.v[i])->aux = NULL;
+  return found;
+}
+
+void dn_unroll_scans(dn_graph *g) {
+  while (unroll_once(g)) {
+  }
+}
