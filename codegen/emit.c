@@ -1,7 +1,506 @@
-/* emit.c - stub. */
-#include "codegen.h"
-int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c, dn_buf *h) {
-  (void)infer, (void)train, (void)o, (void)c, (void)h;
-  dn_error((dn_loc){0}, "code generation not implemented yet");
+/* emit.c - from graphs to one C99 file (SPEC 4, the contract in codegen.h).
+ *
+ * Layout of the file: includes and the header's declarations, static helper functions
+ * (kernels' and the RNG), static const data (embedded weights, constant tensors), one
+ * static body function per entry point, then the API (emit_api.c). A body computes the
+ * nodes its roots need, in node order:
+ *   - leaves are pointers (inputs: the caller's arrays; parameters: the state, or const
+ *     arrays with --weights); constants are literals inside loops, or materialized;
+ *   - views (RESHAPE) alias their input;
+ *   - elementwise nodes are fused (emit_ew.c): at -O1 and above a node whose only consumer
+ *     is an elementwise node of the same shape is computed inside that consumer's loop;
+ *   - every other op is printed by dn_cg_kernel (kernels.c);
+ *   - results land in the caller's output arrays, the gradient slots, or arena buffers whose
+ *     offsets come from the liveness plan (plan.c); outputs, gradients and ASSIGNs that
+ *     could not be computed in place are copied at the end.
+ * Needs: verified graphs without SCAN (unroll.c runs first); training graphs differentiated.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "emit.h"
+#include "optim.h"
+#include "dnrt.h"
+
+int dn_em_param_index(const dn_em *em, const dn_graph *g, int gparam) {
+  const dn_param *p = g->params.v[gparam];
+  for (int i = 0; i < em->params.n; i++)
+    if (strcmp(((dn_param *)em->params.v[i])->name, p->name) == 0) return i;
+  dn_die("parameter %s missing from the layout", p->name);
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* --- classification --------------------------------------------------------------- */
+
+/* Marks what the roots need and counts consumers and pins. */
+static void need_and_count(dn_em_body *b, char *need, dn_vec *users) {
+  dn_graph *g = b->g;
+  for (int k = 0; k < b->n_out; k++) need[((dn_output *)g->outputs.v[k])->node->id] = 1;
+  if (b->want_loss && g->loss_mean) need[g->loss_mean->id] = 1;
+  if (b->want_grads) {
+    for (int i = 0; i < g->grads.n; i++)
+      if (g->grads.v[i]) need[((dn_node *)g->grads.v[i])->id] = 1;
+    for (int i = 0; i < g->nodes.n; i++)
+      if (((dn_node *)g->nodes.v[i])->op == DN_OP_ASSIGN) need[i] = 1;
+  }
+  for (int i = g->nodes.n - 1; i >= 0; i--) {
+    dn_node *n = g->nodes.v[i];
+    if (!need[i]) continue;
+    for (int j = 0; j < n->nin; j++) {
+      need[n->in[j]->id] = 1;
+      b->nodes[n->in[j]->id].uses++;
+      dn_vec_push(&users[n->in[j]->id], n);
+    }
+  }
+}
+
+static void pin(dn_em_body *b, const dn_node *n) {
+  b->nodes[n->id].uses++;
+  b->nodes[n->id].pinned = 1;
+}
+
+static void pin_roots(dn_em_body *b) {
+  dn_graph *g = b->g;
+  for (int k = 0; k < b->n_out; k++) pin(b, ((dn_output *)g->outputs.v[k])->node);
+  if (b->want_loss && g->loss_mean) pin(b, g->loss_mean);
+  if (!b->want_grads) return;
+  for (int i = 0; i < g->grads.n; i++)
+    if (g->grads.v[i]) pin(b, g->grads.v[i]);
+  for (int i = 0; i < g->nodes.n; i++) {
+    dn_node *n = g->nodes.v[i];
+    if (n->op == DN_OP_ASSIGN) pin(b, n->in[1]);
+  }
+}
+
+/* A constant (or view of one) whose consumers are all elementwise: a literal. */
+static int all_ew_users(const dn_node *n, const dn_vec *users) {
+  for (int i = 0; i < users[n->id].n; i++) {
+    const dn_node *u = users[n->id].v[i];
+    if (dn_ops[u->op].flags & DN_F_EW) continue;
+    if (u->op == DN_OP_RESHAPE && all_ew_users(u, users)) continue;
+    return 0;
+  }
   return 1;
+}
+
+/* The one consumer's id, when n may be computed inside it. */
+static int fusable_into(const dn_em *em, const dn_em_body *b, const dn_node *n, const dn_vec *users) {
+  const dn_em_node *e = &b->nodes[n->id];
+  if (em->o->opt_level < 1 || e->uses != 1 || e->pinned || users[n->id].n != 1 || n->dtype != DN_F32) return -1;
+  const dn_node *u = users[n->id].v[0];
+  if (!(dn_ops[u->op].flags & DN_F_EW) || !dn_shape_eq(u->shape, n->shape)) return -1;
+  return u->id;
+}
+
+/* Output index of a root computed straight into the caller's array, or -1. */
+static int out_slot(const dn_em_body *b, const dn_node *n, const char *claimed) {
+  for (int k = 0; k < b->n_out; k++)
+    if (((dn_output *)b->g->outputs.v[k])->node == n && !claimed[k]) return k;
+  return -1;
+}
+
+/* Parameter index (em->params) whose gradient slot n can be computed into, or -1. */
+static int grad_slot(const dn_em *em, const dn_em_body *b, const dn_node *n) {
+  if (!b->want_grads) return -1;
+  int found = -1;
+  for (int i = 0; i < b->g->grads.n; i++)
+    if (b->g->grads.v[i] == n) {
+      if (found >= 0) return -1;
+      found = i;
+    }
+  return found < 0 ? -1 : dn_em_param_index(em, b->g, found);
+}
+
+static int classify_node(dn_em *em, dn_em_body *b, dn_node *n, const dn_vec *users, char *claimed) {
+  dn_em_node *e = &b->nodes[n->id];
+  unsigned f = dn_ops[n->op].flags;
+  switch (n->op) {
+  case DN_OP_INPUT: e->kind = DN_EMK_INPUT; return 0;
+  case DN_OP_PARAM: e->kind = DN_EMK_PARAM; return 0;
+  case DN_OP_CONST: e->kind = n->data ? DN_EMK_CDATA : all_ew_users(n, users) ? DN_EMK_SCALAR : DN_EMK_ARENA; break;
+  case DN_OP_RESHAPE: e->kind = b->nodes[n->in[0]->id].kind == DN_EMK_SCALAR ? DN_EMK_SCALAR : DN_EMK_VIEW; return 0;
+  case DN_OP_ASSIGN: e->kind = DN_EMK_SKIP; return 0;
+  case DN_OP_SCAN: case DN_OP_SCAN_GET: case DN_OP_SCAN_X: case DN_OP_SCAN_STATE: case DN_OP_SCAN_OUTER:
+    dn_error(n->loc, "code generation for 'scan' is not supported yet (%s)", dn_ops[n->op].name);
+    return 1;
+  default:
+    if ((f & (DN_F_EW | DN_F_RANDOM)) && (e->consumer = fusable_into(em, b, n, users)) >= 0) {
+      e->kind = DN_EMK_INLINE;
+      return 0;
+    }
+    e->kind = DN_EMK_ARENA;
+  }
+  if (e->kind != DN_EMK_ARENA) return 0;
+  if (n->dtype == DN_F32 && (e->slot = out_slot(b, n, claimed)) >= 0) {
+    claimed[e->slot] = 1;
+    e->kind = DN_EMK_OUT;
+  } else if (n->dtype == DN_F32 && (e->slot = grad_slot(em, b, n)) >= 0) {
+    e->kind = DN_EMK_GRAD;
+  }
+  return 0;
+}
+
+/* Positions (group root for inline nodes), pins through views, last uses. */
+static void liveness(dn_em_body *b, const char *need) {
+  dn_graph *g = b->g;
+  for (int i = g->nodes.n - 1; i >= 0; i--) {
+    dn_em_node *e = &b->nodes[i];
+    e->pos = e->kind == DN_EMK_INLINE ? b->nodes[e->consumer].pos : i;
+    e->last = -1;
+  }
+  for (int i = g->nodes.n - 1; i >= 0; i--) {
+    dn_node *n = g->nodes.v[i];
+    if (need[i] && b->nodes[i].pinned && b->nodes[i].kind == DN_EMK_VIEW) b->nodes[n->in[0]->id].pinned = 1;
+  }
+  for (int i = 0; i < g->nodes.n; i++) {
+    dn_node *n = g->nodes.v[i];
+    if (!need[i]) continue;
+    int at = n->op == DN_OP_ASSIGN ? g->nodes.n : b->nodes[i].pos;
+    for (int j = 0; j < n->nin; j++) {
+      const dn_node *x = n->in[j];
+      while (b->nodes[x->id].kind == DN_EMK_VIEW) x = x->in[0];
+      if (at > b->nodes[x->id].last) b->nodes[x->id].last = at;
+    }
+  }
+}
+
+static const char *state_ptr(const char *type, size_t off) { return dn_fmt("((%s *)(st + %zu))", type, off); }
+
+/* C pointer expressions of every stored value, once the plan is known. */
+static void exprs(dn_em *em, dn_em_body *b) {
+  dn_graph *g = b->g;
+  for (int i = 0; i < g->nodes.n; i++) {
+    dn_node *n = g->nodes.v[i];
+    dn_em_node *e = &b->nodes[i];
+    const char *t = n->dtype == DN_I32 ? "int32_t" : em->real;
+    switch (e->kind) {
+    case DN_EMK_INPUT:
+      if (!b->in_expr[n->param]) dn_die("input %s is not passed to this entry point", n->name);
+      e->expr = b->in_expr[n->param];
+      break;
+    case DN_EMK_PARAM: {
+      int p = dn_em_param_index(em, g, n->param);
+      e->expr = em->embed ? dn_fmt("%s_w%d", em->P, p) : state_ptr(em->real, em->param_off[p]);
+      break;
+    }
+    case DN_EMK_CDATA: e->expr = dn_fmt("%s_c%d_%d", em->P, g->mode, i); break;
+    case DN_EMK_VIEW: e->expr = dn_fmt("((%s *)%s)", t, b->nodes[n->in[0]->id].expr); break;
+    case DN_EMK_ARENA: e->expr = state_ptr(t, em->arena_off + b->plan.b[e->buf].off); break;
+    case DN_EMK_OUT: e->expr = dn_fmt("((%s *)out[%d])", em->real, e->slot); break;
+    case DN_EMK_GRAD: e->expr = state_ptr(em->real, em->grad_off[e->slot]); break;
+    default: e->expr = NULL;
+    }
+  }
+}
+
+/* Classifies every node of the body and plans its arena. Returns 0, or 1 after errors. */
+static int classify(dn_em *em, dn_em_body *b) {
+  dn_graph *g = b->g;
+  int nn = g->nodes.n;
+  b->nodes = dn_alloc(sizeof(dn_em_node) * (size_t)(nn + 1));
+  char *need = dn_alloc((size_t)nn + 1), *claimed = dn_alloc((size_t)b->n_out + 1);
+  dn_vec *users = dn_alloc(sizeof(dn_vec) * (size_t)(nn + 1));
+  need_and_count(b, need, users);
+  pin_roots(b);
+  int err = 0;
+  for (int i = 0; i < nn; i++) {
+    b->nodes[i].consumer = -1;
+    if (need[i]) err |= classify_node(em, b, g->nodes.v[i], users, claimed);
+  }
+  if (err) return 1;
+  liveness(b, need);
+  dn_em_plan_build(b, em->esize);
+  exprs(em, b);
+  return 0;
+}
+
+/* --- body emission -------------------------------------------------------------- */
+
+static void line_directive(dn_em *em, dn_buf *c, const dn_node *n) {
+  if (em->o->line_directives && n->loc.file && n->loc.line > 0) dn_buf_printf(c, "#line %d \"%s\"\n", n->loc.line, n->loc.file);
+}
+
+/* Fills count elements of dst (a pointer expression) from a value expression of dn_i. */
+static void fill_loop(dn_buf *c, const char *dst, int64_t count, const char *value) {
+  dn_buf_printf(c, "{ long dn_i; for (dn_i = 0; dn_i < %lld; ++dn_i) (%s)[dn_i] = %s; }\n", (long long)count, dst, value);
+}
+
+/* Element dn_i of a stored value or literal, as type `real`. */
+static const char *elem(const dn_em *em, const dn_em_body *b, const dn_node *x) {
+  const dn_em_node *e = &b->nodes[x->id];
+  if (e->kind == DN_EMK_SCALAR) {
+    while (x->op != DN_OP_CONST) x = x->in[0];
+    return dn_em_lit(em, x->alpha);
+  }
+  return dn_fmt("(%s)(%s)[dn_i]", em->real, e->expr);
+}
+
+static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
+  dn_em_node *e = &b->nodes[n->id];
+  if (e->kind != DN_EMK_ARENA && e->kind != DN_EMK_OUT && e->kind != DN_EMK_GRAD) return 0;
+  line_directive(em, c, n);
+  if (n->op == DN_OP_CONST) {
+    fill_loop(c, e->expr, dn_shape_count(n->shape), dn_em_lit(em, n->alpha));
+    return 0;
+  }
+  if (dn_ops[n->op].flags & (DN_F_EW | DN_F_RANDOM)) {
+    dn_em_ew(em, b, c, n, e->expr);
+    return 0;
+  }
+  const char **in = dn_alloc(sizeof(char *) * (size_t)(n->nin + 1));
+  for (int i = 0; i < n->nin; i++) {
+    const dn_em_node *xe = &b->nodes[n->in[i]->id];
+    if (!xe->expr) dn_die("node %%%d: input %%%d has no storage", n->id, n->in[i]->id);
+    in[i] = n->in[i]->dtype == DN_I32 ? dn_fmt("((const int32_t *)%s)", xe->expr) : dn_fmt("((const %s *)%s)", em->real, xe->expr);
+  }
+  dn_buf_printf(c, "/* %%%d = %s %s */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape));
+  if (dn_cg_kernel(c, &em->ctx, n, e->expr, in)) {
+    dn_error(n->loc, "no C kernel for operation '%s' yet", dn_ops[n->op].name);
+    return 1;
+  }
+  dn_buf_printf(c, "\n");
+  return 0;
+}
+
+/* Copies the outputs, gradients and ASSIGN values not computed in place. */
+static void epilogue(dn_em *em, dn_em_body *b, dn_buf *c) {
+  dn_graph *g = b->g;
+  for (int k = 0; k < b->n_out; k++) {
+    dn_node *x = ((dn_output *)g->outputs.v[k])->node;
+    dn_em_node *e = &b->nodes[x->id];
+    if (e->kind == DN_EMK_OUT && e->slot == k) continue;
+    fill_loop(c, dn_fmt("((%s *)out[%d])", em->real, k), dn_shape_count(x->shape), elem(em, b, x));
+  }
+  for (int i = 0; b->want_grads && i < g->params.n; i++) {
+    dn_param *p = g->params.v[i];
+    int pi = dn_em_param_index(em, g, i);
+    if (!p->trainable) continue;
+    dn_node *x = i < g->grads.n ? g->grads.v[i] : NULL;
+    const char *dst = state_ptr(em->real, em->grad_off[pi]);
+    if (!x) fill_loop(c, dst, dn_shape_count(p->shape), dn_em_lit(em, 0));
+    else if (!(b->nodes[x->id].kind == DN_EMK_GRAD && b->nodes[x->id].slot == pi))
+      fill_loop(c, dst, dn_shape_count(p->shape), elem(em, b, x));
+  }
+  for (int i = 0; b->want_grads && i < g->nodes.n; i++) {
+    dn_node *n = g->nodes.v[i];
+    if (n->op != DN_OP_ASSIGN) continue;
+    line_directive(em, c, n);
+    fill_loop(c, b->nodes[n->in[0]->id].expr, dn_shape_count(n->in[0]->shape), elem(em, b, n->in[1]));
+  }
+}
+
+/* Static const arrays of CONST nodes with data. */
+static void const_data(dn_em *em, dn_em_body *b, dn_buf *c) {
+  for (int i = 0; i < b->g->nodes.n; i++) {
+    dn_node *n = b->g->nodes.v[i];
+    if (b->nodes[i].kind != DN_EMK_CDATA) continue;
+    const char *name = b->nodes[i].expr;
+    if (strstr(c->s ? c->s : "", dn_fmt(" %s[", name))) continue;
+    int64_t cnt = dn_shape_count(n->shape);
+    dn_buf_printf(c, "static const %s %s[%lld] = {", em->real, name, (long long)cnt);
+    for (int64_t j = 0; j < cnt; j++) dn_buf_printf(c, "%s%s", j % 8 ? ", " : "\n  ", dn_em_lit(em, n->data[j]));
+    dn_buf_printf(c, "\n};\n");
+  }
+}
+
+/* Prints `static RET NAME(char *st, ...)` computing the body; ret: "void" or "double". */
+static int emit_body(dn_em *em, dn_em_body *b, const char *fname, int with_out, dn_buf *data) {
+  if (classify(em, b)) return 1;
+  if (b->plan.total > em->arena_bytes) em->arena_bytes = b->plan.total;
+  if (em->o->dump_plan) dn_em_plan_dump(b, fname, em->arena_off, em->o->dump_plan);
+  const_data(em, b, data);
+  dn_buf *c = &em->fns;
+  dn_buf_printf(c, "static double %s(char *st, void *const *in%s) {\n", fname, with_out ? ", void *const *out" : "");
+  dn_buf_printf(c, "(void)st; (void)in;%s\n", with_out ? " (void)out;" : "");
+  for (int i = 0; i < b->g->nodes.n; i++)
+    if (emit_node(em, b, c, b->g->nodes.v[i])) return 1;
+  epilogue(em, b, c);
+  dn_node *l = b->want_loss ? b->g->loss_mean : NULL;
+  if (l) dn_buf_printf(c, "{ const long dn_i = 0; return (double)%s; }\n}\n\n", elem(em, b, l));
+  else dn_buf_printf(c, "return 0;\n}\n\n");
+  return 0;
+}
+
+/* Input pointer expressions: inference inputs only, or every input, in declaration order. */
+static const char **input_exprs(dn_em *em, dn_graph *g, int all) {
+  const char **e = dn_alloc(sizeof(char *) * (size_t)(g->inputs.n + 1));
+  int k = 0;
+  for (int i = 0; i < g->inputs.n; i++) {
+    dn_input *in = g->inputs.v[i];
+    if (!all && !in->for_inference) continue;
+    e[i] = dn_fmt("((const %s *)in[%d])", in->is_class ? "int32_t" : em->real, k++);
+  }
+  return e;
+}
+
+/* --- layout ------------------------------------------------------------------------ */
+
+static void add_params(dn_em *em, dn_graph *g) {
+  for (int i = 0; g && i < g->params.n; i++) {
+    dn_param *p = g->params.v[i];
+    int found = 0;
+    for (int j = 0; j < em->params.n; j++) found |= strcmp(((dn_param *)em->params.v[j])->name, p->name) == 0;
+    if (!found) dn_vec_push(&em->params, p);
+  }
+}
+
+/* Parameters, gradients, optimizer state, step counter + seed; the arena starts after. */
+static void layout(dn_em *em, dn_graph *train) {
+  int np = em->params.n;
+  size_t off = 0;
+  em->param_off = dn_alloc(sizeof(size_t) * (size_t)(np + 1));
+  em->grad_off = dn_alloc(sizeof(size_t) * (size_t)(np + 1));
+  em->opt_off[0] = dn_alloc(sizeof(size_t) * (size_t)(np + 1));
+  em->opt_off[1] = dn_alloc(sizeof(size_t) * (size_t)(np + 1));
+  em->nstate = train ? dn_cg_optim_nstate(&train->train) : 0;
+  for (int i = 0; i < np && !em->embed; i++) {
+    em->param_off[i] = off;
+    off += round64((size_t)dn_shape_count(((dn_param *)em->params.v[i])->shape) * em->esize);
+  }
+  for (int pass = 0; train && pass < 1 + em->nstate; pass++)
+    for (int i = 0; i < np; i++) {
+      dn_param *p = em->params.v[i];
+      if (!p->trainable) continue;
+      if (pass == 0) em->grad_off[i] = off;
+      else em->opt_off[pass - 1][i] = off;
+      off += round64((size_t)dn_shape_count(p->shape) * em->esize);
+    }
+  em->step_off = off;
+  em->arena_off = off + 64;
+}
+
+/* Matches --weights tensors to parameters (every one present, exact shape, F32). */
+static int embed_weights(dn_em *em) {
+  const dn_emit_opts *o = em->o;
+  em->wdata = dn_alloc(sizeof(float *) * (size_t)(em->params.n + 1));
+  int err = 0;
+  for (int i = 0; i < em->params.n; i++) {
+    dn_param *p = em->params.v[i];
+    const struct dnrt_tensor *t = NULL;
+    for (int j = 0; j < o->n_weights && !t; j++)
+      if (o->weights[j].name && strcmp(o->weights[j].name, p->name) == 0) t = &o->weights[j];
+    if (!t) {
+      dn_error(p->loc, "parameter '%s' is missing from the weights file", p->name);
+      err = 1;
+      continue;
+    }
+    int same = t->rank == p->shape.rank && t->dtype == DNRT_F32;
+    for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == p->shape.dim[k];
+    if (!same) {
+      dn_error(p->loc, "weights tensor '%s' has the wrong shape or dtype (need F32 %s)", p->name, dn_shape_str(p->shape));
+      err = 1;
+    }
+    em->wdata[i] = t->data;
+  }
+  for (int j = 0; j < o->n_weights; j++) {
+    int found = 0;
+    for (int i = 0; i < em->params.n; i++) found |= o->weights[j].name && strcmp(o->weights[j].name, ((dn_param *)em->params.v[i])->name) == 0;
+    if (!found) {
+      dn_error((dn_loc){0}, "weights file has a tensor '%s' that the model does not have", o->weights[j].name ? o->weights[j].name : "?");
+      err = 1;
+    }
+  }
+  return err;
+}
+
+static void embedded_arrays(dn_em *em, dn_buf *c) {
+  for (int i = 0; i < em->params.n; i++) {
+    dn_param *p = em->params.v[i];
+    int64_t cnt = dn_shape_count(p->shape);
+    dn_buf_printf(c, "static const %s %s_w%d[%lld] = { /* %s */", em->real, em->P, i, (long long)cnt, p->name);
+    for (int64_t j = 0; j < cnt; j++) dn_buf_printf(c, "%s%s", j % 8 ? ", " : "\n  ", dn_em_lit(em, em->wdata[i][j]));
+    dn_buf_printf(c, "\n};\n");
+  }
+}
+
+/* --- the file ------------------------------------------------------------------------ */
+
+/* The optimizer update of P_train_step_v. */
+static void update(dn_em *em, dn_graph *train, dn_buf *c) {
+  dn_cg_slot *slots = dn_alloc(sizeof *slots * (size_t)(em->params.n + 1));
+  int n = 0;
+  for (int i = 0; i < em->params.n; i++) {
+    dn_param *p = em->params.v[i];
+    if (!p->trainable) continue;
+    slots[n] = (dn_cg_slot){p->name, dn_shape_count(p->shape), em->param_off[i], em->grad_off[i], {em->opt_off[0][i], em->opt_off[1][i]}};
+    n++;
+  }
+  dn_cg_emit_update(c, &train->train, slots, n, em->real, "st", "dn_step");
+}
+
+static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *data) {
+  const char *P = em->P;
+  dn_em_body fw = {infer, NULL, input_exprs(em, infer, 0), infer->outputs.n, 0, 0, {0}};
+  if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, data)) return 1;
+  if (infer->loss_mean) {
+    dn_em_body ev = {infer, NULL, input_exprs(em, infer, 1), infer->outputs.n, 1, 0, {0}};
+    if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, data)) return 1;
+  }
+  if (train) {
+    dn_em_body gr = {train, NULL, input_exprs(em, train, 1), 0, 1, 1, {0}};
+    if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, data)) return 1;
+  }
+  const char *st = em->embed ? dn_fmt("state ? (char *)state : %s_ws.b", P) : "(char *)state";
+  dn_buf *c = &em->fns;
+  dn_buf_printf(c, "void %s_forward_v(void *state, void *const *in, void *const *out) {\n  (void)%s_body_forward(%s, in, out);\n}\n\n", P, P, st);
+  if (infer->loss_mean)
+    dn_buf_printf(c, "double %s_evaluate_v(void *state, void *const *in, void *const *out) {\n  return %s_body_evaluate(%s, in, out);\n}\n\n", P, P, st);
+  if (!train) return 0;
+  dn_buf_printf(c, "double %s_grad_v(void *state, void *const *in) {\n  return %s_body_grad((char *)state, in);\n}\n\n", P, P);
+  dn_buf_printf(c, "double %s_train_step_v(void *state, void *const *in) {\n  char *st = (char *)state;\n", P);
+  dn_buf_printf(c, "  int64_t dn_step = ++*(int64_t *)(st + %zu);\n  double dn_loss = %s_body_grad(st, in);\n", em->step_off, P);
+  update(em, train, c);
+  dn_buf_printf(c, "  (void)dn_step;\n  return dn_loss;\n}\n\n");
+  return 0;
+}
+
+static void setup(dn_em *em, dn_graph *infer, dn_graph *train, const dn_emit_opts *o) {
+  memset(em, 0, sizeof *em);
+  em->o = o;
+  em->P = o->prefix ? o->prefix : infer->model;
+  em->real = o->use_double ? "double" : "float";
+  em->esize = o->use_double ? 8 : 4;
+  em->embed = o->weights != NULL;
+  em->ctx = (dn_cg_ctx){em->real, em->P, o->blas && !o->use_double, o->threads, o->opt_level, 0};
+  add_params(em, train);
+  add_params(em, infer);
+}
+
+int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c, dn_buf *h) {
+  dn_em em;
+  setup(&em, infer, train, o);
+  if (em.embed && train) {
+    dn_error((dn_loc){0}, "--weights embeds constant weights; it cannot be combined with --train");
+    return 1;
+  }
+  if (em.embed && embed_weights(&em)) return 1;
+  layout(&em, train);
+  dn_buf data = {0};
+  if (entry_points(&em, infer, train, &data)) {
+    dn_buf_free(&data);
+    dn_buf_free(&em.fns);
+    return 1;
+  }
+  dn_buf top = {0};
+  dn_em_api(&em, infer, train, &top);  /* header text in top: declarations */
+  if (o->header_name) {
+    dn_buf_append(h, top.s, top.n);
+    dn_buf_printf(c, "/* %s.c - generated by dnncc from %s. Do not edit. */\n#include \"%s\"\n", em.P, infer->file ? infer->file : "?", o->header_name);
+  } else {
+    dn_buf_append(c, top.s, top.n);
+  }
+  dn_buf_printf(c, "#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+  dn_cg_helpers(c, &em.ctx);
+  dn_em_ew_helpers(&em, c);
+  if (em.embed) embedded_arrays(&em, c);
+  if (data.n) dn_buf_append(c, data.s, data.n);
+  if (em.embed) dn_buf_printf(c, "static union { double d; unsigned char b[%zu]; } %s_ws;\n\n", em.arena_off + em.arena_bytes, em.P);
+  dn_buf_append(c, em.fns.s, em.fns.n);
+  dn_em_api_defs(&em, infer, train, c);
+  if (o->emit_main) dn_em_main(&em, infer, c);
+  dn_buf_free(&top);
+  dn_buf_free(&data);
+  dn_buf_free(&em.fns);
+  return 0;
 }

@@ -1,7 +1,375 @@
-/* kernels.c - stub. */
-#include "kernels.h"
-int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
-  (void)c, (void)ctx, (void)n, (void)out, (void)in;
-  return 1;
+/* kernels.c - C emitters for the non-elementwise ops (dn_cg_kernel, dn_cg_helpers).
+ *
+ * Each emitter prints one braced block computing a node for the whole batch, with literal
+ * loop bounds and locals named dk_* so they never capture the caller's expressions. Matrix
+ * products and convolutions live in kernels_gemm.c; this file holds the loop kernels:
+ * pooling, reductions, broadcast, normalizers, class indices and layout copies.
+ *
+ * Geometry conventions. Pools read [.., H, W] with every leading axis folded into planes;
+ * a 1-D pool (kh = sh = 1, ph = 0) folds H too, which is the same computation. Class
+ * indices outside [0, K) contribute nothing (PICK gives 0, ONEHOT zeros, EMBED zeros,
+ * EMBED_BWD skips the row): the driver validates labels first, so this only keeps bad data
+ * from reading or writing out of bounds.
+ */
+#include <string.h>
+
+#include "kernels_int.h"
+
+static int64_t dk_prod(dn_shape s, int from, int to) {
+  int64_t p = 1;
+  for (int i = from; i < to; i++) p *= s.dim[i];
+  return p;
 }
-void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx) { (void)c, (void)ctx; }
+
+/* --- pooling -------------------------------------------------------------------- */
+
+typedef struct dk_pool {
+  int64_t planes, h, w, oh, ow; /* planes of [h, w] in, [oh, ow] out */
+  dn_window win;                /* window (1-D pools: kh = sh = dh = 1, ph = 0) */
+} dk_pool;
+
+/* x is the full-resolution tensor, y the pooled one. */
+static dk_pool dk_pool_geom(const dn_node *x, const dn_node *y, dn_window win) {
+  dk_pool p;
+  int one_d = win.kh <= 1 && win.sh <= 1 && win.ph == 0, rx = x->shape.rank, ry = y->shape.rank;
+  p.win = win;
+  if (p.win.dh < 1) p.win.dh = 1;
+  if (p.win.dw < 1) p.win.dw = 1;
+  if (one_d) p.win.kh = p.win.sh = p.win.dh = 1;
+  p.w = x->shape.dim[rx - 1];
+  p.ow = y->shape.dim[ry - 1];
+  p.h = one_d ? 1 : x->shape.dim[rx - 2];
+  p.oh = one_d ? 1 : y->shape.dim[ry - 2];
+  p.planes = dn_shape_count(x->shape) / (p.h * p.w);
+  return p;
+}
+
+/* Opens the window loop: dk_y, dk_x is the input position, dk_q its offset; positions in
+ * the padding are skipped. */
+static void dk_pool_window(dn_buf *c, const dk_pool *p) {
+  const dn_window *w = &p->win;
+  dn_buf_printf(c, "        for (dk_i = 0; dk_i < %d; ++dk_i)\n          for (dk_j = 0; dk_j < %d; ++dk_j) {\n", w->kh, w->kw);
+  dn_buf_printf(c, "            long dk_y = dk_oy * %d - %d + dk_i * %d, dk_x = dk_ox * %d - %d + dk_j * %d, dk_q;\n", w->sh,
+                w->ph, w->dh, w->sw, w->pw, w->dw);
+  dn_buf_printf(c, "            if (dk_y < 0 || dk_y >= %lld || dk_x < 0 || dk_x >= %lld) continue;\n", (long long)p->h,
+                (long long)p->w);
+  dn_buf_printf(c, "            dk_q = (dk_p * %lld + dk_y) * %lld + dk_x;\n", (long long)p->h, (long long)p->w);
+}
+
+static void dk_pool_head(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p) {
+  dn_buf_printf(c, "  long dk_p;\n");
+  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n    long dk_oy, dk_ox, dk_i, dk_j;\n", (long long)p->planes);
+  dn_buf_printf(c, "    for (dk_oy = 0; dk_oy < %lld; ++dk_oy)\n      for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n",
+                (long long)p->oh, (long long)p->ow);
+  dn_buf_printf(c, "        long dk_o = (dk_p * %lld + dk_oy) * %lld + dk_ox;\n", (long long)p->oh, (long long)p->ow);
+}
+
+/* Clears a tensor of `count` elements. */
+static void dk_clear(dn_buf *c, const char *out, int64_t count) {
+  dn_buf_printf(c, "  { long dk_z; for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] = 0; }\n", (long long)count, out);
+}
+
+static void dk_maxpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dk_pool p = dk_pool_geom(n->in[0], n, n->win);
+  dk_pool_head(c, ctx, &p);
+  dn_buf_printf(c, "        %s dk_m = 0;\n        int dk_any = 0;\n", ctx->real);
+  dk_pool_window(c, &p);
+  dn_buf_printf(c, "            if (!dk_any || (%s)[dk_q] > dk_m) dk_m = (%s)[dk_q], dk_any = 1;\n", in[0], in[0]);
+  dn_buf_printf(c, "          }\n        (%s)[dk_o] = dk_m;\n      }\n  }\n", out);
+}
+
+/* dx (out, shape of x = in[0]) gets dy (in[1]) at the first argmax of each window. */
+static void dk_maxpool_bwd(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dk_pool p = dk_pool_geom(n->in[0], n->in[1], n->win);
+  dk_clear(c, out, dn_shape_count(n->shape));
+  dk_pool_head(c, ctx, &p);  /* planes are disjoint: overlapping windows stay in one thread */
+  dn_buf_printf(c, "        %s dk_m = 0;\n        long dk_arg = -1;\n", ctx->real);
+  dk_pool_window(c, &p);
+  dn_buf_printf(c, "            if (dk_arg < 0 || (%s)[dk_q] > dk_m) dk_m = (%s)[dk_q], dk_arg = dk_q;\n", in[0], in[0]);
+  dn_buf_printf(c, "          }\n        if (dk_arg >= 0) (%s)[dk_arg] += (%s)[dk_o];\n      }\n  }\n", out, in[1]);
+}
+
+static void dk_sumpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dk_pool p = dk_pool_geom(n->in[0], n, n->win);
+  dk_pool_head(c, ctx, &p);
+  dn_buf_printf(c, "        %s dk_s = 0;\n", ctx->real);
+  dk_pool_window(c, &p);
+  dn_buf_printf(c, "            dk_s += (%s)[dk_q];\n          }\n        (%s)[dk_o] = dk_s;\n      }\n  }\n", in[0], out);
+}
+
+/* dx (out) += dy (in[0]) over each window. */
+static void dk_sumpool_bwd(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dk_pool p = dk_pool_geom(n, n->in[0], n->win);
+  dk_clear(c, out, dn_shape_count(n->shape));
+  dk_pool_head(c, ctx, &p);
+  dn_buf_printf(c, "        %s dk_g = (%s)[dk_o];\n", ctx->real, in[0]);
+  dk_pool_window(c, &p);
+  dn_buf_printf(c, "            (%s)[dk_q] += dk_g;\n          }\n      }\n  }\n", out);
+}
+
+/* --- strided loop nests (reduce, expand, transpose) --------------------------------- */
+
+/* A loop nest over `dim` with two stride sets: a (the walked tensor, usually contiguous) and
+ * b (the other tensor). Adjacent axes that can be merged are merged first. */
+typedef struct dk_nest {
+  int rank;                     /* loops */
+  int64_t dim[DN_MAX_RANK];     /* extents */
+  int64_t sa[DN_MAX_RANK];      /* strides of tensor a */
+  int64_t sb[DN_MAX_RANK];      /* strides of tensor b */
+} dk_nest;
+
+static void dk_nest_merge(dk_nest *t) {
+  dk_nest m;
+  m.rank = 0;
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dim[i] == 1) continue;
+    int k = m.rank - 1;
+    if (k >= 0 && m.sa[k] == t->sa[i] * t->dim[i] && m.sb[k] == t->sb[i] * t->dim[i]) {
+      m.dim[k] *= t->dim[i], m.sa[k] = t->sa[i], m.sb[k] = t->sb[i];
+      continue;
+    }
+    m.dim[m.rank] = t->dim[i], m.sa[m.rank] = t->sa[i], m.sb[m.rank] = t->sb[i], m.rank++;
+  }
+  *t = m;
+}
+
+static void dk_strides(dn_shape s, int64_t *st) {
+  int64_t p = 1;
+  for (int i = s.rank - 1; i >= 0; i--) st[i] = s.dim[i] == 1 ? 0 : p, p *= s.dim[i];
+}
+
+/* Prints the loops; the body sees dk_ia and dk_ib, the offsets into a and b. */
+static void dk_nest_open(dn_buf *c, const dk_nest *t) {
+  dn_buf_printf(c, "  long dk_i[%d], dk_ia, dk_ib;\n", t->rank > 0 ? t->rank : 1);
+  for (int i = 0; i < t->rank; i++)
+    dn_buf_printf(c, "  for (dk_i[%d] = 0; dk_i[%d] < %lld; ++dk_i[%d])\n", i, i, (long long)t->dim[i], i);
+  dn_buf_printf(c, "  {\n    dk_ia = 0");
+  for (int i = 0; i < t->rank; i++)
+    if (t->sa[i]) dn_buf_printf(c, " + dk_i[%d] * %lld", i, (long long)t->sa[i]);
+  dn_buf_printf(c, ";\n    dk_ib = 0");
+  for (int i = 0; i < t->rank; i++)
+    if (t->sb[i]) dn_buf_printf(c, " + dk_i[%d] * %lld", i, (long long)t->sb[i]);
+  dn_buf_printf(c, ";\n");
+}
+
+/* out (reduced shape, b) op= x (a). */
+static void dk_reduce(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dk_nest t;
+  int64_t so[DN_MAX_RANK];
+  dn_shape xs = n->in[0]->shape;
+  int is_max = n->op == DN_OP_REDUCE_MAX;
+  t.rank = xs.rank;
+  dk_strides(xs, t.sa);
+  dk_strides(n->shape, so);
+  for (int i = 0; i < xs.rank; i++) t.dim[i] = xs.dim[i], t.sb[i] = so[i];
+  dk_nest_merge(&t);
+  if (is_max)
+    dn_buf_printf(c, "  { long dk_z; for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] = -HUGE_VAL; }\n",
+                  (long long)dn_shape_count(n->shape), out);
+  else
+    dk_clear(c, out, dn_shape_count(n->shape));
+  dn_buf_printf(c, "  {\n");
+  dk_nest_open(c, &t);
+  if (is_max)
+    dn_buf_printf(c, "    if ((%s)[dk_ia] > (%s)[dk_ib] || (%s)[dk_ia] != (%s)[dk_ia]) (%s)[dk_ib] = (%s)[dk_ia];\n", in[0], out,
+                  in[0], in[0], out, in[0]);
+  else
+    dn_buf_printf(c, "    (%s)[dk_ib] += (%s)[dk_ia];\n", out, in[0]);
+  dn_buf_printf(c, "  }\n  }\n");
+  (void)ctx;
+}
+
+/* Copies b -> a through the nest (a = out, contiguous walk). */
+static void dk_copy_nest(dn_buf *c, dk_nest *t, const char *out, const char *src) {
+  dk_nest_merge(t);
+  dk_nest_open(c, t);
+  dn_buf_printf(c, "    (%s)[dk_ia] = (%s)[dk_ib];\n  }\n", out, src);
+}
+
+static void dk_expand(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  dk_nest t;
+  t.rank = n->shape.rank;
+  dk_strides(n->shape, t.sa);
+  dk_strides(n->in[0]->shape, t.sb);
+  for (int i = 0; i < t.rank; i++) t.dim[i] = n->shape.dim[i];
+  dk_copy_nest(c, &t, out, in[0]);
+}
+
+static void dk_transpose(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  dk_nest t;
+  int64_t sx[DN_MAX_RANK];
+  t.rank = n->shape.rank;
+  dk_strides(n->shape, t.sa);
+  dk_strides(n->in[0]->shape, sx);
+  for (int i = 0; i < t.rank; i++) t.dim[i] = n->shape.dim[i], t.sb[i] = sx[n->perm[i]];
+  dk_copy_nest(c, &t, out, in[0]);
+}
+
+/* --- normalizers ---------------------------------------------------------------- */
+
+static void dk_softmax(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dn_shape s = n->in[0]->shape;
+  int64_t outer = dk_prod(s, 0, n->axis), len = s.dim[n->axis], inner = dk_prod(s, n->axis + 1, s.rank);
+  const char *r = ctx->real;
+  int dbl = strcmp(r, "double") == 0;
+  const char *ex = dbl ? "exp" : "expf", *lg = dbl ? "log" : "logf";
+  dn_buf_printf(c, "  long dk_o;\n");
+  if (ctx->threads > 1 && outer * inner > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_o = 0; dk_o < %lld; ++dk_o) {\n", (long long)(outer * inner));
+  dn_buf_printf(c, "    long dk_b = (dk_o / %lld) * %lld + dk_o %% %lld, dk_k;\n", (long long)inner, (long long)(len * inner),
+                (long long)inner);
+  dn_buf_printf(c, "    const %s *dk_x = (%s) + dk_b;\n    %s dk_m = dk_x[0], dk_s = 0;\n", r, in[0], r);
+  dn_buf_printf(c, "    for (dk_k = 1; dk_k < %lld; ++dk_k) if (dk_x[dk_k * %lld] > dk_m) dk_m = dk_x[dk_k * %lld];\n",
+                (long long)len, (long long)inner, (long long)inner);
+  dn_buf_printf(c, "    if (dk_m == -HUGE_VAL || dk_m == HUGE_VAL) dk_m = 0;\n");
+  if (n->op == DN_OP_SOFTMAX) {
+    dn_buf_printf(c, "    for (dk_k = 0; dk_k < %lld; ++dk_k) dk_s += ((%s) + dk_b)[dk_k * %lld] = %s(dk_x[dk_k * %lld] - dk_m);\n",
+                  (long long)len, out, (long long)inner, ex, (long long)inner);
+    dn_buf_printf(c, "    dk_s = 1 / dk_s;\n    for (dk_k = 0; dk_k < %lld; ++dk_k) ((%s) + dk_b)[dk_k * %lld] *= dk_s;\n",
+                  (long long)len, out, (long long)inner);
+  } else {
+    dn_buf_printf(c, "    for (dk_k = 0; dk_k < %lld; ++dk_k) dk_s += %s(dk_x[dk_k * %lld] - dk_m);\n", (long long)len, ex,
+                  (long long)inner);
+    dn_buf_printf(c, "    dk_s = dk_m + %s(dk_s);\n", lg);
+    if (n->op == DN_OP_LOGSUMEXP)
+      dn_buf_printf(c, "    (%s)[(dk_o / %lld) * %lld + dk_o %% %lld] = dk_s;\n", out, (long long)inner, (long long)inner,
+                    (long long)inner);
+    else
+      dn_buf_printf(c, "    for (dk_k = 0; dk_k < %lld; ++dk_k) ((%s) + dk_b)[dk_k * %lld] = dk_x[dk_k * %lld] - dk_s;\n",
+                    (long long)len, out, (long long)inner, (long long)inner);
+  }
+  dn_buf_printf(c, "  }\n");
+}
+
+/* --- class indices ------------------------------------------------------------- */
+
+static void dk_pick(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  int64_t k = n->in[0]->shape.dim[n->in[0]->shape.rank - 1];
+  dn_buf_printf(c, "  long dk_i;\n  for (dk_i = 0; dk_i < %lld; ++dk_i) {\n", (long long)dn_shape_count(n->shape));
+  dn_buf_printf(c, "    int32_t dk_y = (%s)[dk_i];  /* out-of-range labels pick 0 */\n", in[1]);
+  dn_buf_printf(c, "    (%s)[dk_i] = dk_y >= 0 && dk_y < %lld ? (%s)[dk_i * %lld + dk_y] : 0;\n  }\n", out, (long long)k, in[0],
+                (long long)k);
+}
+
+static void dk_onehot(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  int64_t k = n->shape.dim[n->shape.rank - 1];
+  dn_buf_printf(c, "  long dk_i, dk_k;\n  for (dk_i = 0; dk_i < %lld; ++dk_i)  /* out-of-range labels: all zeros */\n",
+                (long long)dn_shape_count(n->in[0]->shape));
+  dn_buf_printf(c, "    for (dk_k = 0; dk_k < %lld; ++dk_k) (%s)[dk_i * %lld + dk_k] = (%s)[dk_i] == dk_k ? 1 : 0;\n",
+                (long long)k, out, (long long)k, in[0]);
+}
+
+static void dk_embed(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  int64_t kk = n->in[0]->shape.dim[0], d = n->shape.dim[n->shape.rank - 1];
+  dn_buf_printf(c, "  long dk_i, dk_d;\n  for (dk_i = 0; dk_i < %lld; ++dk_i) {\n",
+                (long long)dn_shape_count(n->in[1]->shape));
+  dn_buf_printf(c, "    int32_t dk_y = (%s)[dk_i];  /* out-of-range labels embed zeros */\n", in[1]);
+  dn_buf_printf(c, "    for (dk_d = 0; dk_d < %lld; ++dk_d)\n", (long long)d);
+  dn_buf_printf(c, "      (%s)[dk_i * %lld + dk_d] = dk_y >= 0 && dk_y < %lld ? (%s)[dk_y * %lld + dk_d] : 0;\n  }\n", out,
+                (long long)d, (long long)kk, in[0], (long long)d);
+}
+
+static void dk_embed_bwd(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  int64_t kk = n->shape.dim[0], d = n->shape.dim[n->shape.rank - 1];
+  dk_clear(c, out, dn_shape_count(n->shape));
+  dn_buf_printf(c, "  { long dk_i, dk_d;\n  for (dk_i = 0; dk_i < %lld; ++dk_i) {\n",
+                (long long)dn_shape_count(n->in[1]->shape));
+  dn_buf_printf(c, "    int32_t dk_y = (%s)[dk_i];\n    if (dk_y < 0 || dk_y >= %lld) continue;  /* bad label: skipped */\n",
+                in[1], (long long)kk);
+  dn_buf_printf(c, "    for (dk_d = 0; dk_d < %lld; ++dk_d) (%s)[dk_y * %lld + dk_d] += (%s)[dk_i * %lld + dk_d];\n  } }\n",
+                (long long)d, out, (long long)d, in[0], (long long)d);
+}
+
+/* --- slices and concatenation -------------------------------------------------------- */
+
+/* Copies `outer` rows of `len` elements from src (row stride ss) to dst (row stride ds). */
+static void dk_rows(dn_buf *c, const char *dst, int64_t doff, int64_t ds, const char *src, int64_t soff, int64_t ss,
+                    int64_t outer, int64_t len) {
+  dn_buf_printf(c, "  { long dk_o, dk_k;\n  for (dk_o = 0; dk_o < %lld; ++dk_o)\n", (long long)outer);
+  dn_buf_printf(c, "    for (dk_k = 0; dk_k < %lld; ++dk_k) (%s)[dk_o * %lld + %lld + dk_k] = (%s)[dk_o * %lld + %lld + dk_k]; }\n",
+                (long long)len, dst, (long long)ds, (long long)doff, src, (long long)ss, (long long)soff);
+}
+
+static void dk_slice(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  dn_shape s = n->in[0]->shape;
+  int64_t inner = dk_prod(s, n->axis + 1, s.rank), outer = dk_prod(s, 0, n->axis);
+  int64_t len = (n->stop - n->start) * inner;
+  dk_rows(c, out, 0, len, in[0], n->start * inner, s.dim[n->axis] * inner, outer, len);
+}
+
+static void dk_unslice(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  dn_shape s = n->shape;
+  int64_t inner = dk_prod(s, n->axis + 1, s.rank), outer = dk_prod(s, 0, n->axis);
+  int64_t len = n->in[0]->shape.dim[n->axis] * inner;
+  dk_clear(c, out, dn_shape_count(s));
+  dk_rows(c, out, n->start * inner, s.dim[n->axis] * inner, in[0], 0, len, outer, len);
+}
+
+static void dk_concat(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+  dn_shape s = n->shape;
+  int64_t inner = dk_prod(s, n->axis + 1, s.rank), outer = dk_prod(s, 0, n->axis), at = 0;
+  for (int i = 0; i < n->nin; i++) {
+    int64_t len = n->in[i]->shape.dim[n->axis] * inner;
+    dk_rows(c, out, at, s.dim[n->axis] * inner, in[i], 0, len, outer, len);
+    at += len;
+  }
+}
+
+/* --- dispatch ------------------------------------------------------------------- */
+
+static int dk_is_loop_op(dn_op op) {
+  return op == DN_OP_MAXPOOL2D || op == DN_OP_MAXPOOL2D_BWD || op == DN_OP_SUMPOOL2D || op == DN_OP_SUMPOOL2D_BWD ||
+         op == DN_OP_REDUCE_SUM || op == DN_OP_REDUCE_MAX || op == DN_OP_EXPAND || op == DN_OP_SOFTMAX ||
+         op == DN_OP_LOG_SOFTMAX || op == DN_OP_LOGSUMEXP || op == DN_OP_PICK || op == DN_OP_ONEHOT ||
+         op == DN_OP_EMBED || op == DN_OP_EMBED_BWD || op == DN_OP_TRANSPOSE || op == DN_OP_SLICE ||
+         op == DN_OP_UNSLICE || op == DN_OP_CONCAT;
+}
+
+/* The loop kernels; returns 1 for ops that are not this file's. */
+static int dk_loops(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  switch (n->op) {
+  case DN_OP_MAXPOOL2D: dk_maxpool(c, ctx, n, out, in); break;
+  case DN_OP_MAXPOOL2D_BWD: dk_maxpool_bwd(c, ctx, n, out, in); break;
+  case DN_OP_SUMPOOL2D: dk_sumpool(c, ctx, n, out, in); break;
+  case DN_OP_SUMPOOL2D_BWD: dk_sumpool_bwd(c, ctx, n, out, in); break;
+  case DN_OP_REDUCE_SUM:
+  case DN_OP_REDUCE_MAX: dk_reduce(c, ctx, n, out, in); break;
+  case DN_OP_EXPAND: dk_expand(c, n, out, in); break;
+  case DN_OP_SOFTMAX:
+  case DN_OP_LOG_SOFTMAX:
+  case DN_OP_LOGSUMEXP: dk_softmax(c, ctx, n, out, in); break;
+  case DN_OP_PICK: dk_pick(c, n, out, in); break;
+  case DN_OP_ONEHOT: dk_onehot(c, n, out, in); break;
+  case DN_OP_EMBED: dk_embed(c, n, out, in); break;
+  case DN_OP_EMBED_BWD: dk_embed_bwd(c, n, out, in); break;
+  case DN_OP_TRANSPOSE: dk_transpose(c, n, out, in); break;
+  case DN_OP_SLICE: dk_slice(c, n, out, in); break;
+  case DN_OP_UNSLICE: dk_unslice(c, n, out, in); break;
+  case DN_OP_CONCAT: dk_concat(c, n, out, in); break;
+  default: return 1;
+  }
+  return 0;
+}
+
+int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  switch (n->op) {
+  case DN_OP_GEMM: return dn_kgemm_emit(c, ctx, n, out, in);
+  case DN_OP_CONV2D:
+  case DN_OP_CONV2D_BWD_DATA:
+  case DN_OP_CONV2D_BWD_W: return dn_kconv_emit(c, ctx, n, out, in);
+  default: break;
+  }
+  if (!dk_is_loop_op(n->op)) return 1;
+  ctx->need |= DN_KNEED_BASE;
+  dn_buf_printf(c, "{  /* %s */\n", dn_ops[n->op].name);
+  dk_loops(c, ctx, n, out, in);
+  dn_buf_printf(c, "}\n");
+  return 0;
+}
+
+void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
+  if (!ctx->need) return;
+  dn_buf_printf(c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n");
+  dn_kgemm_helpers(c, ctx);
+}

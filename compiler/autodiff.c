@@ -1,3 +1,456 @@
-/* autodiff.c - stub. */
+/* autodiff.c - reverse-mode differentiation on the IR (dn_autodiff, see pipeline.h).
+ *
+ * Requires: a verified training graph with loss_mean set and scans unrolled. Produces:
+ * g->grads.v[i] = d loss_mean / d params[i] for every trainable parameter (a zero CONST when
+ * the loss does not depend on it), NULL for state parameters.
+ *
+ * Gradients are more graph: the walk goes backwards from loss_mean (seed 1) and, for every
+ * node that has an adjoint and depends on a trainable parameter, calls its op's rule. A rule
+ * builds ordinary IR nodes with the dn_ir_* builders and hands each input's contribution to
+ * ad_acc, the one accumulate-or-set helper: it sums broadcast axes away (an input with size-1
+ * axes or rank 0 gets REDUCE_SUM + RESHAPE), then sets the adjoint or ADDs to it. Nodes that
+ * do not depend on a trainable parameter are pruned first, so no adjoint is built for them.
+ *
+ * The rule table is generated from ops.def: every op must have a grad_NAME, either a rule
+ * function below or NULL (no gradient can flow through it: leaves, DN_F_NOGRAD ops, and the
+ * backward-only ops that never appear in a forward graph). A node that needs a gradient but
+ * has no rule is a located error naming the op. SCAN is a located "not supported yet" error:
+ * the pipeline unrolls scans first; differentiating a scan directly (its adjoint is a reverse
+ * scan over the same body's rules) is the extension point for BPTT without unrolling.
+ */
 #include "pipeline.h"
-int dn_autodiff(dn_graph *g) { (void)g; dn_error((dn_loc){0}, "autodiff not implemented yet"); return 1; }
+
+#include <string.h>
+
+typedef struct ad_ctx {
+  dn_graph *g;        /* the graph being differentiated (gradient nodes are appended) */
+  int n_fwd;          /* nodes before differentiation: only these get adjoints */
+  char *needs;        /* needs[id]: the node depends on a trainable parameter */
+  dn_node **adj;      /* adj[id]: d loss_mean / d node, NULL while none arrived */
+  int failed;         /* a rule reported an error */
+} ad_ctx;
+
+typedef void (*ad_rule)(ad_ctx *c, dn_node *n, dn_node *dy);
+
+/* --- small builders: all gradient nodes carry the location of the node they differentiate */
+
+static dn_node *un(ad_ctx *c, dn_op op, dn_node *x, dn_node *at) { return dn_ir_unary(c->g, op, x, at->loc); }
+static dn_node *bin(ad_ctx *c, dn_op op, dn_node *a, dn_node *b, dn_node *at) {
+  return dn_ir_binary(c->g, op, a, b, at->loc);
+}
+static dn_node *sc(ad_ctx *c, double v, dn_node *at) { return dn_ir_scalar(c->g, v, at->loc); }
+static dn_node *mul(ad_ctx *c, dn_node *a, dn_node *b, dn_node *at) { return bin(c, DN_OP_MUL, a, b, at); }
+
+/* Does gradient flow into this node (an input of the node being differentiated)? */
+static int want(ad_ctx *c, const dn_node *x) { return x->id < c->n_fwd && c->needs[x->id]; }
+
+/* The axes where `from` was broadcast to reach `to` (same rank). */
+static uint32_t broadcast_axes(dn_shape from, dn_shape to) {
+  uint32_t axes = 0;
+  for (int i = 0; i < to.rank; i++)
+    if (from.dim[i] == 1 && to.dim[i] != 1) axes |= 1u << i;
+  return axes;
+}
+
+/* Brings a contribution to x's shape: sums broadcast axes (rank-0 x: every axis), or
+ * broadcasts a rank-0 contribution over x. */
+static dn_node *unbroadcast(ad_ctx *c, dn_node *x, dn_node *d) {
+  if (dn_shape_eq(x->shape, d->shape)) return d;
+  if (d->shape.rank == 0) {
+    dn_shape ones = x->shape;
+    for (int i = 0; i < ones.rank; i++) ones.dim[i] = 1;
+    dn_node *e = dn_ir_expand(c->g, dn_ir_reshape(c->g, d, ones, x->loc), x->shape, x->loc);
+    e->batched = x->batched;
+    return e;
+  }
+  uint32_t axes = x->shape.rank == 0 ? (1u << d->shape.rank) - 1 : broadcast_axes(x->shape, d->shape);
+  if (axes) d = dn_ir_reduce(c->g, DN_OP_REDUCE_SUM, d, axes, x->loc);
+  return dn_ir_reshape(c->g, d, x->shape, x->loc);
+}
+
+/* The accumulate-or-set helper: adj[x] = d (first contribution) or adj[x] + d. */
+static void ad_acc(ad_ctx *c, dn_node *x, dn_node *d) {
+  if (!d || !want(c, x)) return;
+  d = unbroadcast(c, x, d);
+  dn_node **a = &c->adj[x->id];
+  *a = *a ? dn_ir_binary(c->g, DN_OP_ADD, *a, d, x->loc) : d;
+}
+
+/* --- elementwise unary: x = in[0], y = n ------------------------------------------- */
+
+/* dx = -dy */
+static void grad_NEG(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], un(c, DN_OP_NEG, dy, n)); }
+/* dx = dy * step(x)   (0 at x = 0, as PyTorch) */
+static void grad_RELU(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], mul(c, dy, un(c, DN_OP_STEP, n->in[0], n), n));
+}
+/* dx = dy * y * (1 - y) */
+static void grad_SIGMOID(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *d = mul(c, n, bin(c, DN_OP_SUB, sc(c, 1, n), n, n), n);
+  ad_acc(c, n->in[0], mul(c, dy, d, n));
+}
+/* dx = dy * (1 - y^2) */
+static void grad_TANH(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *d = bin(c, DN_OP_SUB, sc(c, 1, n), un(c, DN_OP_SQUARE, n, n), n);
+  ad_acc(c, n->in[0], mul(c, dy, d, n));
+}
+/* dx = dy * sigmoid(x) */
+static void grad_SOFTPLUS(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], mul(c, dy, un(c, DN_OP_SIGMOID, n->in[0], n), n));
+}
+/* dx = dy * (s + (1 - s) * (y + alpha)),  s = step(x)   (x <= 0: alpha * exp(x) = y + alpha) */
+static void grad_ELU(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *s = un(c, DN_OP_STEP, n->in[0], n);
+  dn_node *neg = mul(c, bin(c, DN_OP_SUB, sc(c, 1, n), s, n), bin(c, DN_OP_ADD, n, sc(c, n->alpha, n), n), n);
+  ad_acc(c, n->in[0], mul(c, dy, bin(c, DN_OP_ADD, s, neg, n), n));
+}
+/* dx = dy * (alpha + (1 - alpha) * step(x)) */
+static void grad_LEAKY_RELU(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *s = mul(c, sc(c, 1 - n->alpha, n), un(c, DN_OP_STEP, n->in[0], n), n);
+  ad_acc(c, n->in[0], mul(c, dy, bin(c, DN_OP_ADD, s, sc(c, n->alpha, n), n), n));
+}
+/* Gradient mask of a clamp to [alpha, beta]: 1 inside; bounds included when `inclusive`. */
+static dn_node *range_mask(ad_ctx *c, dn_node *n, int inclusive) {
+  dn_node *m = un(c, DN_OP_INRANGE, n->in[0], n);
+  m->alpha = n->alpha, m->beta = n->beta, m->axis = inclusive;
+  return m;
+}
+/* dx = dy * (alpha < x < beta)   (PyTorch hardtanh: strict) */
+static void grad_HARDTANH(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], mul(c, dy, range_mask(c, n, 0), n)); }
+/* dx = dy * (alpha <= x <= beta)   (PyTorch clamp: inclusive) */
+static void grad_CLAMP(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], mul(c, dy, range_mask(c, n, 1), n)); }
+/* dx = dy * y */
+static void grad_EXP(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], mul(c, dy, n, n)); }
+/* dx = dy / x */
+static void grad_LOG(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], bin(c, DN_OP_DIV, dy, n->in[0], n)); }
+/* dx = dy / (2 y) */
+static void grad_SQRT(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], bin(c, DN_OP_DIV, dy, mul(c, n, sc(c, 2, n), n), n));
+}
+/* dx = dy * sign(x) */
+static void grad_ABS(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], mul(c, dy, un(c, DN_OP_SIGN, n->in[0], n), n)); }
+/* dx = dy * 2x */
+static void grad_SQUARE(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], mul(c, dy, mul(c, n->in[0], sc(c, 2, n), n), n));
+}
+/* dx = dy * cos(x) */
+static void grad_SIN(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], mul(c, dy, un(c, DN_OP_COS, n->in[0], n), n)); }
+/* dx = -dy * sin(x) */
+static void grad_COS(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], un(c, DN_OP_NEG, mul(c, dy, un(c, DN_OP_SIN, n->in[0], n), n), n));
+}
+/* dx = -dy * y^2 */
+static void grad_RECIP(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], un(c, DN_OP_NEG, mul(c, dy, un(c, DN_OP_SQUARE, n, n), n), n));
+}
+/* dx = dy * alpha * x^(alpha - 1)   (alpha = 0: no gradient, as PyTorch) */
+static void grad_POWC(ad_ctx *c, dn_node *n, dn_node *dy) {
+  if (n->alpha == 0) return;
+  dn_node *p = n->in[0];
+  if (n->alpha != 2) {
+    p = un(c, DN_OP_POWC, n->in[0], n);
+    p->alpha = n->alpha - 1;
+  }
+  ad_acc(c, n->in[0], mul(c, dy, mul(c, p, sc(c, n->alpha, n), n), n));
+}
+
+/* --- elementwise binary: a = in[0], b = in[1], y = n (broadcasting: see ad_acc) -------- */
+
+/* da = dy, db = dy */
+static void grad_ADD(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], dy), ad_acc(c, n->in[1], dy); }
+/* da = dy, db = -dy */
+static void grad_SUB(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dy);
+  if (want(c, n->in[1])) ad_acc(c, n->in[1], un(c, DN_OP_NEG, dy, n));
+}
+/* da = dy * b, db = dy * a */
+static void grad_MUL(ad_ctx *c, dn_node *n, dn_node *dy) {
+  if (want(c, n->in[0])) ad_acc(c, n->in[0], mul(c, dy, n->in[1], n));
+  if (want(c, n->in[1])) ad_acc(c, n->in[1], mul(c, dy, n->in[0], n));
+}
+/* da = dy / b, db = -dy * y / b */
+static void grad_DIV(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *q = bin(c, DN_OP_DIV, dy, n->in[1], n);
+  ad_acc(c, n->in[0], q);
+  if (want(c, n->in[1])) ad_acc(c, n->in[1], un(c, DN_OP_NEG, mul(c, q, n, n), n));
+}
+/* da = dy * b * a^(b - 1 + [b == 0])   (0 where b = 0, as PyTorch)
+ * db = dy * y * log(a + [a == 0])      (0 where a = 0, as PyTorch) */
+static void grad_POW(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *a = n->in[0], *b = n->in[1];
+  if (want(c, a)) {
+    dn_node *e = bin(c, DN_OP_ADD, bin(c, DN_OP_SUB, b, sc(c, 1, n), n), bin(c, DN_OP_EQ, b, sc(c, 0, n), n), n);
+    ad_acc(c, a, mul(c, dy, mul(c, b, bin(c, DN_OP_POW, a, e, n), n), n));
+  }
+  if (want(c, b)) {
+    dn_node *l = un(c, DN_OP_LOG, bin(c, DN_OP_ADD, a, bin(c, DN_OP_EQ, a, sc(c, 0, n), n), n), n);
+    ad_acc(c, b, mul(c, dy, mul(c, n, l, n), n));
+  }
+}
+/* Routing mask of max/min: [first wins] + 0.5 [tie]   (ties split in half, as PyTorch). */
+static dn_node *tie_mask(ad_ctx *c, dn_node *n, dn_node *first, dn_node *second) {
+  dn_node *half = mul(c, bin(c, DN_OP_EQ, first, second, n), sc(c, 0.5, n), n);
+  return bin(c, DN_OP_ADD, bin(c, DN_OP_GT, first, second, n), half, n);
+}
+/* da = dy * ([a > b] + [a == b] / 2), db = dy * ([b > a] + [a == b] / 2) */
+static void grad_MAX(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *a = n->in[0], *b = n->in[1];
+  if (want(c, a)) ad_acc(c, a, mul(c, dy, tie_mask(c, n, a, b), n));
+  if (want(c, b)) ad_acc(c, b, mul(c, dy, tie_mask(c, n, b, a), n));
+}
+/* da = dy * ([b > a] + [a == b] / 2), db = dy * ([a > b] + [a == b] / 2) */
+static void grad_MIN(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *a = n->in[0], *b = n->in[1];
+  if (want(c, a)) ad_acc(c, a, mul(c, dy, tie_mask(c, n, b, a), n));
+  if (want(c, b)) ad_acc(c, b, mul(c, dy, tie_mask(c, n, a, b), n));
+}
+/* da = dy * (sigmoid(a) - b), db = -dy * a */
+static void grad_BCE_LOGITS(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *a = n->in[0], *b = n->in[1];
+  if (want(c, a)) ad_acc(c, a, mul(c, dy, bin(c, DN_OP_SUB, un(c, DN_OP_SIGMOID, a, n), b, n), n));
+  if (want(c, b)) ad_acc(c, b, un(c, DN_OP_NEG, mul(c, dy, a, n), n));
+}
+
+/* --- matrix products --------------------------------------------------------------------
+ * C_b = op(A_b) @ op(B_b) over flat memory with strides sa, sb, sc. The gradients are GEMMs
+ * over the same strides with the roles exchanged: a shared operand (stride 0) gets its
+ * products summed (output stride 0), and an accumulated C (sc = 0) is read with stride 0.
+ *   dA_b = dC_b @ op(B_b)^T         (stored transposed when ta: op(B_b) @ dC_b^T)
+ *   dB_b = op(A_b)^T @ dC_b         (stored transposed when tb: dC_b^T @ op(A_b))      */
+
+/* A GEMM whose output is the full operand x (stride `sx` between its products). */
+static dn_node *gemm_into(ad_ctx *c, dn_node *n, dn_node *x, int64_t sx, dn_node *l, dn_node *r, dn_gemm gm) {
+  dn_gemm o = n->gemm;
+  int64_t per = gm.m * gm.n;
+  int whole = o.nb == 1 || sx == 0 || sx == per;
+  if (!whole || dn_shape_count(x->shape) != (o.nb == 1 || sx == 0 ? 1 : o.nb) * per) {
+    dn_error(n->loc, "no gradient rule for gemm with operand stride %lld", (long long)sx);
+    c->failed = 1;
+    return NULL;
+  }
+  gm.nb = o.nb;
+  gm.sc = o.nb == 1 ? per : sx;
+  return dn_ir_gemm(c->g, l, r, gm, x->shape, x->batched, n->loc);
+}
+
+static void grad_GEMM(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_gemm o = n->gemm;
+  dn_node *a = n->in[0], *b = n->in[1];
+  if (want(c, a)) {
+    dn_gemm g = {0};
+    if (!o.ta) g = (dn_gemm){o.m, o.k, o.n, 0, !o.tb, 1, o.sc, o.sb, 0};
+    else g = (dn_gemm){o.k, o.m, o.n, o.tb, 1, 1, o.sb, o.sc, 0};
+    ad_acc(c, a, gemm_into(c, n, a, o.sa, o.ta ? b : dy, o.ta ? dy : b, g));
+  }
+  if (want(c, b)) {
+    dn_gemm g = {0};
+    if (!o.tb) g = (dn_gemm){o.k, o.n, o.m, !o.ta, 0, 1, o.sa, o.sc, 0};
+    else g = (dn_gemm){o.n, o.k, o.m, 1, o.ta, 1, o.sc, o.sa, 0};
+    ad_acc(c, b, gemm_into(c, n, b, o.sb, o.tb ? dy : a, o.tb ? a : dy, g));
+  }
+}
+
+/* --- convolution and pooling --------------------------------------------------------- */
+
+/* y = conv(x, w):  dx = conv^T(dy, w),  dw = sum_N dy (x) x */
+static void grad_CONV2D(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *x = n->in[0], *w = n->in[1];
+  if (want(c, x)) ad_acc(c, x, dn_ir_conv(c->g, DN_OP_CONV2D_BWD_DATA, dy, w, n->win, x->shape, n->loc));
+  if (want(c, w)) ad_acc(c, w, dn_ir_conv(c->g, DN_OP_CONV2D_BWD_W, dy, x, n->win, w->shape, n->loc));
+}
+/* y = conv^T(a, w) (transposed convolution):  da = conv(dy, w),  dw = sum_N a (x) dy */
+static void grad_CONV2D_BWD_DATA(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *a = n->in[0], *w = n->in[1];
+  if (want(c, a)) ad_acc(c, a, dn_ir_conv(c->g, DN_OP_CONV2D, dy, w, n->win, a->shape, n->loc));
+  if (want(c, w)) ad_acc(c, w, dn_ir_conv(c->g, DN_OP_CONV2D_BWD_W, a, dy, n->win, w->shape, n->loc));
+}
+/* dx = dy routed to the first argmax of each window */
+static void grad_MAXPOOL2D(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *in[2] = {n->in[0], dy};
+  ad_acc(c, n->in[0], dn_ir_pool(c->g, DN_OP_MAXPOOL2D_BWD, 2, in, n->win, n->in[0]->shape, n->loc));
+}
+/* dx = dy spread over each window */
+static void grad_SUMPOOL2D(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dn_ir_pool(c->g, DN_OP_SUMPOOL2D_BWD, 1, &dy, n->win, n->in[0]->shape, n->loc));
+}
+/* the adjoint of spreading is summing: dx = sumpool(dy) */
+static void grad_SUMPOOL2D_BWD(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dn_ir_pool(c->g, DN_OP_SUMPOOL2D, 1, &dy, n->win, n->in[0]->shape, n->loc));
+}
+
+/* --- reductions and normalizers ------------------------------------------------------- */
+
+/* dx = expand(dy) */
+static void grad_REDUCE_SUM(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *e = dn_ir_expand(c->g, dy, n->in[0]->shape, n->loc);
+  e->batched = n->in[0]->batched;
+  ad_acc(c, n->in[0], e);
+}
+/* dx = dy * [x == y] / count([x == y])   (ties share evenly, as torch.amax) */
+static void grad_REDUCE_MAX(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *hit = bin(c, DN_OP_EQ, n->in[0], n, n);
+  dn_node *cnt = dn_ir_reduce(c->g, DN_OP_REDUCE_SUM, hit, n->axes, n->loc);
+  ad_acc(c, n->in[0], mul(c, hit, bin(c, DN_OP_DIV, dy, cnt, n), n));
+}
+/* dx = sum of dy over the broadcast axes (ad_acc does it) */
+static void grad_EXPAND(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], dy); }
+/* dx = y * (dy - sum(dy * y)) */
+static void grad_SOFTMAX(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *s = dn_ir_reduce(c->g, DN_OP_REDUCE_SUM, mul(c, dy, n, n), 1u << n->axis, n->loc);
+  ad_acc(c, n->in[0], mul(c, n, bin(c, DN_OP_SUB, dy, s, n), n));
+}
+/* dx = dy - exp(y) * sum(dy) */
+static void grad_LOG_SOFTMAX(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *s = dn_ir_reduce(c->g, DN_OP_REDUCE_SUM, dy, 1u << n->axis, n->loc);
+  ad_acc(c, n->in[0], bin(c, DN_OP_SUB, dy, mul(c, un(c, DN_OP_EXP, n, n), s, n), n));
+}
+/* dx = dy * softmax(x) = dy * exp(x - y) */
+static void grad_LOGSUMEXP(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], mul(c, dy, un(c, DN_OP_EXP, bin(c, DN_OP_SUB, n->in[0], n, n), n), n));
+}
+
+/* --- class indices -------------------------------------------------------------------- */
+
+/* dx = onehot(y) * dy[..., None] */
+static void grad_PICK(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *x = n->in[0];
+  dn_shape s = dy->shape;
+  s.dim[s.rank++] = 1;
+  dn_node *oh = dn_ir_onehot(c->g, n->in[1], x->shape.dim[x->shape.rank - 1], n->loc);
+  ad_acc(c, x, mul(c, oh, dn_ir_reshape(c->g, dy, s, n->loc), n));
+}
+/* dw = scatter-add of dy at rows y */
+static void grad_EMBED(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dn_ir_embed_bwd(c->g, dy, n->in[1], n->in[0]->shape, n->loc));
+}
+/* the adjoint of scatter-add is gather: d(dy) = embed(dw, y) */
+static void grad_EMBED_BWD(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dn_ir_embed(c->g, dy, n->in[1], n->loc));
+}
+
+/* --- layout --------------------------------------------------------------------------- */
+
+/* dx = reshape(dy, shape of x) */
+static void grad_RESHAPE(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dn_ir_reshape(c->g, dy, n->in[0]->shape, n->loc));
+}
+/* dx = transpose(dy, inverse perm) */
+static void grad_TRANSPOSE(ad_ctx *c, dn_node *n, dn_node *dy) {
+  int inv[DN_MAX_RANK];
+  for (int i = 0; i < n->shape.rank; i++) inv[n->perm[i]] = i;
+  ad_acc(c, n->in[0], dn_ir_transpose(c->g, dy, inv, n->loc));
+}
+/* dx = zeros with dy at [start:stop] */
+static void grad_SLICE(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dn_ir_unslice(c->g, dy, n->axis, n->start, n->in[0]->shape, n->loc));
+}
+/* dx = dy[start:stop] */
+static void grad_UNSLICE(ad_ctx *c, dn_node *n, dn_node *dy) {
+  ad_acc(c, n->in[0], dn_ir_slice(c->g, dy, n->axis, n->start, n->stop, n->loc));
+}
+/* dx_i = dy[offset_i : offset_i + size_i] */
+static void grad_CONCAT(ad_ctx *c, dn_node *n, dn_node *dy) {
+  int64_t off = 0;
+  for (int i = 0; i < n->nin; i++) {
+    int64_t len = n->in[i]->shape.dim[n->axis];
+    if (want(c, n->in[i])) ad_acc(c, n->in[i], dn_ir_slice(c->g, dy, n->axis, off, off + len, n->loc));
+    off += len;
+  }
+}
+
+/* --- recurrence: the pipeline unrolls scans before autodiff ---------------------------- */
+
+static void grad_SCAN(ad_ctx *c, dn_node *n, dn_node *dy) {
+  (void)dy;
+  dn_error(n->loc, "gradient of a recurrence (scan) is not supported yet");
+  c->failed = 1;
+}
+#define grad_SCAN_GET grad_SCAN
+
+/* --- the rule table ------------------------------------------------------------------- */
+
+/* No gradient flows through these: leaves, DN_F_NOGRAD ops, backward-only ops. */
+#define grad_INPUT NULL
+#define grad_PARAM NULL
+#define grad_CONST NULL
+#define grad_STEP NULL
+#define grad_SIGN NULL
+#define grad_INRANGE NULL
+#define grad_GT NULL
+#define grad_EQ NULL
+#define grad_RAND_UNIFORM NULL
+#define grad_ONEHOT NULL
+#define grad_ASSIGN NULL
+#define grad_CONV2D_BWD_W NULL
+#define grad_MAXPOOL2D_BWD NULL
+#define grad_SCAN_X NULL
+#define grad_SCAN_STATE NULL
+#define grad_SCAN_OUTER NULL
+
+static const ad_rule ad_rules[DN_OP_COUNT] = {
+#define OP(name, arity, flags, doc) [DN_OP_##name] = grad_##name,
+#include "ops.def"
+#undef OP
+};
+
+/* --- the pass ------------------------------------------------------------------------- */
+
+/* needs[id] = the node depends on a trainable parameter through ops that pass gradients. */
+static void mark_needs(ad_ctx *c) {
+  for (int i = 0; i < c->n_fwd; i++) {
+    dn_node *n = c->g->nodes.v[i];
+    if (n->op == DN_OP_PARAM) {
+      c->needs[i] = ((dn_param *)c->g->params.v[n->param])->trainable;
+      continue;
+    }
+    if ((dn_ops[n->op].flags & DN_F_NOGRAD) || n->dtype != DN_F32) continue;
+    for (int j = 0; j < n->nin && !c->needs[i]; j++) c->needs[i] = c->needs[n->in[j]->id];
+  }
+}
+
+/* Adds a parameter node's adjoint to the gradient of its parameter. */
+static void collect_grad(ad_ctx *c, dn_node *n) {
+  dn_node *a = c->adj[n->id], **gr = (dn_node **)&c->g->grads.v[n->param];
+  if (a) *gr = *gr ? dn_ir_binary(c->g, DN_OP_ADD, *gr, a, n->loc) : a;
+}
+
+/* Propagates one node's adjoint to its inputs. */
+static void backprop_node(ad_ctx *c, dn_node *n) {
+  if (!c->adj[n->id] || !c->needs[n->id]) return;
+  if (n->op == DN_OP_PARAM) {
+    collect_grad(c, n);
+    return;
+  }
+  ad_rule r = ad_rules[n->op];
+  if (!r) {
+    dn_error(n->loc, "no gradient rule for %s", dn_ops[n->op].name);
+    c->failed = 1;
+    return;
+  }
+  r(c, n, c->adj[n->id]);
+}
+
+/* Trainable parameters the loss does not reach get a zero gradient; state gets NULL. */
+static void finish_grads(ad_ctx *c) {
+  for (int i = 0; i < c->g->params.n; i++) {
+    dn_param *p = c->g->params.v[i];
+    if (p->trainable && !c->g->grads.v[i]) c->g->grads.v[i] = dn_ir_const(c->g, 0, p->shape, p->loc);
+  }
+}
+
+int dn_autodiff(dn_graph *g) {
+  if (!g->loss_mean) {
+    dn_error((dn_loc){g->file, 1, 1}, "the model has no loss: nothing to differentiate");
+    return 1;
+  }
+  ad_ctx c = {g, g->nodes.n, dn_alloc((size_t)g->nodes.n + 1), dn_alloc(sizeof(dn_node *) * ((size_t)g->nodes.n + 1)), 0};
+  mark_needs(&c);
+  g->grads.n = 0;
+  for (int i = 0; i < g->params.n; i++) dn_vec_push(&g->grads, NULL);
+  dn_node *lm = g->loss_mean;
+  c.adj[lm->id] = lm->shape.rank == 0 ? sc(&c, 1, lm) : dn_ir_const(g, 1, lm->shape, lm->loc);
+  for (int i = lm->id; i >= 0 && !dn_error_limit_reached(); i--) backprop_node(&c, g->nodes.v[i]);
+  if (c.failed) return 1;
+  finish_grads(&c);
+  return 0;
+}

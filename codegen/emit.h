@@ -1,0 +1,110 @@
+/* emit.h - internals of the C emitter (codegen/emit*.c, plan.c).
+ *
+ * emit.c drives one file: the state layout (parameters, gradients, optimizer state, step
+ * counter and seed, activation arena), then one "body" per entry point (forward, evaluate,
+ * grad). A body is the set of nodes some roots need, classified (dn_em_classify) into leaves,
+ * views, fused elementwise groups and kernels; plan.c gives every arena buffer an offset by
+ * liveness; emit_ew.c prints fused elementwise loops; emit_api.c prints P_init, P_load,
+ * P_save and the optional main().
+ */
+#ifndef DNNCC_EMIT_H
+#define DNNCC_EMIT_H
+
+#include "codegen.h"
+#include "kernels.h"
+
+/* How a node's value is stored while a body runs. */
+typedef enum dn_em_kind {
+  DN_EMK_SKIP,      /* not needed by this body */
+  DN_EMK_INPUT,     /* the caller's input pointer */
+  DN_EMK_PARAM,     /* parameter storage in the state (or embedded const array) */
+  DN_EMK_SCALAR,    /* a constant inlined as a literal (CONST without data, or a view of one) */
+  DN_EMK_CDATA,     /* CONST with data: a static const array */
+  DN_EMK_VIEW,      /* alias of its input's storage */
+  DN_EMK_INLINE,    /* elementwise, computed in registers inside its consumer's loop */
+  DN_EMK_ARENA,     /* computed into an arena buffer */
+  DN_EMK_OUT,       /* computed straight into the caller's output array */
+  DN_EMK_GRAD,      /* computed straight into a gradient slot of the state */
+} dn_em_kind;
+
+/* Per-node information for one body. */
+typedef struct dn_em_node {
+  dn_em_kind kind;   /* storage class */
+  int uses;          /* consumers inside the body (+1 for each pin: output, grad, loss, assign) */
+  int pinned;        /* must stay alive to the end of the body */
+  int last;          /* last node position reading it (views propagate to their base) */
+  int buf;           /* arena buffer index, -1 if none */
+  int slot;          /* DN_EMK_OUT: output index; DN_EMK_GRAD: parameter index */
+  int consumer;      /* DN_EMK_INLINE: the node whose loop computes it */
+  int pos;           /* position where its value is produced (group root for INLINE) */
+  const char *expr;  /* C pointer expression of its storage (kinds with storage) */
+} dn_em_node;
+
+/* One arena buffer of the memory plan. */
+typedef struct dn_em_buf {
+  int node;          /* defining node id */
+  size_t bytes;      /* size, rounded up to 64 */
+  int def, end;      /* live range (node positions, inclusive) */
+  size_t off;        /* offset in the arena */
+} dn_em_buf;
+
+/* The memory plan of one body. */
+typedef struct dn_em_plan {
+  dn_em_buf *b;      /* buffers */
+  int n;             /* count */
+  size_t total;      /* arena bytes */
+  size_t peak;       /* largest sum of simultaneously live buffers (lower bound) */
+} dn_em_plan;
+
+/* Emission state of the whole file. */
+typedef struct dn_em {
+  const dn_emit_opts *o;   /* options */
+  const char *P;           /* prefix */
+  const char *real;        /* "float" or "double" */
+  size_t esize;            /* sizeof(real) */
+  dn_cg_ctx ctx;           /* kernel context */
+  dn_vec params;           /* dn_param* of the file, P_params order */
+  size_t *param_off;       /* byte offset of each parameter in the state */
+  size_t *grad_off;        /* its gradient's (trainable parameters with a training graph), else 0 */
+  size_t *opt_off[2];      /* its optimizer state tensors */
+  int nstate;              /* optimizer state tensors per trainable parameter */
+  size_t step_off;         /* int64 step counter; the uint64 seed follows it */
+  size_t arena_off;        /* start of the activation arena */
+  size_t arena_bytes;      /* largest arena of all bodies */
+  int embed;               /* parameters are embedded const arrays (--weights) */
+  const float **wdata;     /* embedded data of each parameter */
+  dn_buf fns;              /* the function definitions */
+} dn_em;
+
+/* A body being emitted: one graph, the roots it computes, how inputs/outputs reach it. */
+typedef struct dn_em_body {
+  dn_graph *g;             /* graph */
+  dn_em_node *nodes;       /* per node id */
+  const char **in_expr;    /* per graph input index: C expression of its pointer, NULL if absent */
+  int n_out;               /* outputs written (0 for grad bodies) */
+  int want_loss;           /* compute loss_mean */
+  int want_grads;          /* compute the gradients and run ASSIGNs */
+  dn_em_plan plan;         /* memory plan */
+} dn_em_body;
+
+/* Parameter index in em->params of a graph's parameter (matched by name). */
+int dn_em_param_index(const dn_em *em, const dn_graph *g, int gparam);
+
+/* plan.c: liveness intervals and offsets for the body's arena buffers. */
+void dn_em_plan_build(dn_em_body *b, size_t esize);
+void dn_em_plan_dump(const dn_em_body *b, const char *what, size_t fixed, FILE *out);
+
+/* emit_ew.c: prints the loop of a fused elementwise group rooted at n into `out`. */
+void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *n, const char *out);
+/* A C floating literal of type real. */
+const char *dn_em_lit(const dn_em *em, double v);
+/* The counter-based RNG of RAND_UNIFORM. */
+void dn_em_ew_helpers(dn_em *em, dn_buf *c);
+
+/* emit_api.c: the header's declarations (dn_em_api), then P_params, P_grads, P_init,
+ * P_load, P_save and the typed entry points (dn_em_api_defs), and main(). */
+void dn_em_api(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *c);
+void dn_em_api_defs(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *c);
+void dn_em_main(dn_em *em, dn_graph *infer, dn_buf *c);
+
+#endif

@@ -1,0 +1,209 @@
+/* emit_ew.c - fused elementwise loops.
+ *
+ * A group is a root node (DN_EMK_ARENA/OUT/GRAD, elementwise or RAND_UNIFORM) plus the
+ * DN_EMK_INLINE nodes that feed only it, directly or through each other (emit.c decides,
+ * at -O1 and above; at -O0 every group is one node). Inline nodes have the root's shape, so
+ * the loop runs over the root's elements and every group node is one `const real vN = ...;`
+ * statement in node order inside the loop body: the chain is computed in registers and
+ * stored once. Leaves of the group (values from outside it) are loaded with an index that
+ * follows NumPy broadcasting: size-1 axes of the leaf get stride 0, rank-0 leaves and inlined
+ * constants are literals. When every loaded leaf has the root's element count the loop is a
+ * single flat loop, which GCC and Clang vectorize; otherwise one loop per axis.
+ *
+ * RAND_UNIFORM draws from a counter-based hash of (seed in the state, step counter, node id,
+ * element index): no generator state, the same value for the same step (P_grad_v repeats
+ * exactly), fresh values after P_train_step_v advances the step.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "emit.h"
+
+const char *dn_em_lit(const dn_em *em, double v) {
+  int f = em->esize == 4;
+  if (isnan(v)) return dn_fmt("((%s)NAN)", em->real);
+  if (isinf(v)) return dn_fmt("(%s(%s)HUGE_VAL)", v < 0 ? "-" : "", em->real);
+  return f ? dn_fmt("%.9ef", v) : dn_fmt("%.17e", v);
+}
+
+/* libm name for the element type: expf or exp. */
+static const char *fn(const dn_em *em, const char *name) { return em->esize == 4 ? dn_fmt("%sf", name) : name; }
+
+/* The constant value of a DN_EMK_SCALAR node (a CONST, or a view of one). */
+static double scalar_value(const dn_node *n) {
+  while (n->op != DN_OP_CONST) n = n->in[0];
+  return n->alpha;
+}
+
+/* Expression computing node n from its inputs' value names a, b. */
+static const char *op_expr(const dn_em *em, const dn_node *n, const char *a, const char *b) {
+  const char *al = dn_em_lit(em, n->alpha), *be = dn_em_lit(em, n->beta), *zero = dn_em_lit(em, 0), *one = dn_em_lit(em, 1);
+  switch (n->op) {
+  case DN_OP_NEG: return dn_fmt("-%s", a);
+  case DN_OP_RELU: return dn_fmt("%s > %s ? %s : %s", a, zero, a, zero);
+  case DN_OP_SIGMOID: return dn_fmt("%s / (%s + %s(-%s))", one, one, fn(em, "exp"), a);
+  case DN_OP_TANH: return dn_fmt("%s(%s)", fn(em, "tanh"), a);
+  case DN_OP_SOFTPLUS: return dn_fmt("%s > %s ? %s : %s(%s(%s))", a, dn_em_lit(em, 20), a, fn(em, "log1p"), fn(em, "exp"), a);
+  case DN_OP_ELU: return dn_fmt("%s > %s ? %s : %s * %s(%s)", a, zero, a, al, fn(em, "expm1"), a);
+  case DN_OP_LEAKY_RELU: return dn_fmt("%s > %s ? %s : %s * %s", a, zero, a, al, a);
+  case DN_OP_HARDTANH:
+  case DN_OP_CLAMP: return dn_fmt("%s < %s ? %s : %s > %s ? %s : %s", a, al, al, a, be, be, a);
+  case DN_OP_STEP: return dn_fmt("%s > %s ? %s : %s", a, zero, one, zero);
+  case DN_OP_SIGN: return dn_fmt("%s > %s ? %s : %s < %s ? -%s : %s", a, zero, one, a, zero, one, zero);
+  case DN_OP_INRANGE:
+    return n->axis == 1 ? dn_fmt("%s <= %s && %s <= %s ? %s : %s", al, a, a, be, one, zero)
+                        : dn_fmt("%s < %s && %s < %s ? %s : %s", al, a, a, be, one, zero);
+  case DN_OP_EXP: return dn_fmt("%s(%s)", fn(em, "exp"), a);
+  case DN_OP_LOG: return dn_fmt("%s(%s)", fn(em, "log"), a);
+  case DN_OP_SQRT: return dn_fmt("%s(%s)", fn(em, "sqrt"), a);
+  case DN_OP_ABS: return dn_fmt("%s(%s)", fn(em, "fabs"), a);
+  case DN_OP_SQUARE: return dn_fmt("%s * %s", a, a);
+  case DN_OP_SIN: return dn_fmt("%s(%s)", fn(em, "sin"), a);
+  case DN_OP_COS: return dn_fmt("%s(%s)", fn(em, "cos"), a);
+  case DN_OP_RECIP: return dn_fmt("%s / %s", one, a);
+  case DN_OP_POWC:
+    if (n->alpha == 1) return a;
+    if (n->alpha == 2) return dn_fmt("%s * %s", a, a);
+    return dn_fmt("%s(%s, %s)", fn(em, "pow"), a, al);
+  case DN_OP_ADD: return dn_fmt("%s + %s", a, b);
+  case DN_OP_SUB: return dn_fmt("%s - %s", a, b);
+  case DN_OP_MUL: return dn_fmt("%s * %s", a, b);
+  case DN_OP_DIV: return dn_fmt("%s / %s", a, b);
+  case DN_OP_POW: return dn_fmt("%s(%s, %s)", fn(em, "pow"), a, b);
+  case DN_OP_MAX: return dn_fmt("%s > %s || %s != %s ? %s : %s", a, b, a, a, a, b);
+  case DN_OP_MIN: return dn_fmt("%s < %s || %s != %s ? %s : %s", a, b, a, a, a, b);
+  case DN_OP_GT: return dn_fmt("%s > %s ? %s : %s", a, b, one, zero);
+  case DN_OP_EQ: return dn_fmt("%s == %s ? %s : %s", a, b, one, zero);
+  case DN_OP_BCE_LOGITS:
+    return dn_fmt("(%s > %s ? %s : %s) - %s * %s + %s(%s(-%s(%s)))", a, zero, a, zero, a, b, fn(em, "log1p"), fn(em, "exp"),
+                  fn(em, "fabs"), a);
+  case DN_OP_RAND_UNIFORM:
+    return dn_fmt("%s + (%s - %s) * %s_rand01(dn_seed, dn_step, %d, %s)", al, be, al, em->P, n->id, a);
+  default: dn_die("%s is not elementwise", dn_ops[n->op].name);
+  }
+}
+
+/* Marks the group's nodes (in[] flags by id) reachable from root through inline nodes. */
+static void mark_group(const dn_em_body *b, const dn_node *n, char *in_group) {
+  in_group[n->id] = 1;
+  for (int i = 0; i < n->nin; i++)
+    if (b->nodes[n->in[i]->id].kind == DN_EMK_INLINE && !in_group[n->in[i]->id]) mark_group(b, n->in[i], in_group);
+}
+
+/* Index expression of an element of leaf shape s, for the loop over root shape r. */
+static const char *leaf_index(dn_shape s, dn_shape r, int flat) {
+  if (flat || dn_shape_count(s) == dn_shape_count(r)) return "dn_i";
+  const char *e = "0";
+  int64_t stride = 1;
+  for (int k = s.rank - 1; k >= 0; k--) {
+    if (s.dim[k] != 1) e = dn_fmt("%s + dn_i%d * %lld", e, k, (long long)stride);
+    stride *= s.dim[k];
+  }
+  return e;
+}
+
+/* Does every loaded leaf have the root's element count? */
+static int all_flat(const dn_em_body *b, const dn_node *root, const char *in_group) {
+  int64_t cnt = dn_shape_count(root->shape);
+  for (int id = 0; id <= root->id; id++) {
+    if (!in_group[id]) continue;
+    const dn_node *n = b->g->nodes.v[id];
+    for (int i = 0; i < n->nin; i++) {
+      const dn_node *x = n->in[i];
+      dn_em_kind k = b->nodes[x->id].kind;
+      if (k != DN_EMK_INLINE && k != DN_EMK_SCALAR && dn_shape_count(x->shape) != cnt) return 0;
+    }
+  }
+  return 1;
+}
+
+/* Loads of the leaves, then one statement per group node. */
+static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const char *in_group, int flat,
+                       const char *ind) {
+  char *loaded = dn_alloc((size_t)b->g->nodes.n);
+  for (int id = 0; id <= root->id; id++) {
+    if (!in_group[id]) continue;
+    const dn_node *n = b->g->nodes.v[id];
+    const char *v[2] = {"dn_i", "dn_i"};
+    for (int i = 0; i < n->nin && i < 2; i++) {
+      const dn_node *x = n->in[i];
+      dn_em_node *xe = &b->nodes[x->id];
+      if (xe->kind == DN_EMK_INLINE) v[i] = dn_fmt("v%d", x->id);
+      else if (xe->kind == DN_EMK_SCALAR) v[i] = dn_fmt("(%s)", dn_em_lit(em, scalar_value(x)));
+      else {
+        v[i] = dn_fmt("l%d", x->id);
+        if (!loaded[x->id])
+          dn_buf_printf(c, "%sconst %s l%d = (%s)p%d[%s];\n", ind, em->real, x->id, em->real, x->id,
+                        leaf_index(x->shape, root->shape, flat));
+        loaded[x->id] = 1;
+      }
+    }
+    dn_buf_printf(c, "%sconst %s v%d = %s;\n", ind, em->real, id, op_expr(em, n, v[0], v[1]));
+  }
+}
+
+/* Pointer declarations of the loaded leaves. */
+static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const char *in_group) {
+  char *done = dn_alloc((size_t)b->g->nodes.n);
+  for (int id = 0; id <= root->id; id++) {
+    if (!in_group[id]) continue;
+    const dn_node *n = b->g->nodes.v[id];
+    for (int i = 0; i < n->nin; i++) {
+      const dn_node *x = n->in[i];
+      dn_em_node *xe = &b->nodes[x->id];
+      if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR || done[x->id]) continue;
+      done[x->id] = 1;
+      const char *t = x->dtype == DN_I32 ? "int32_t" : em->real;
+      dn_buf_printf(c, "  const %s *restrict p%d = %s;\n", t, x->id, xe->expr);
+    }
+  }
+}
+
+void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const char *out) {
+  char *in_group = dn_alloc((size_t)b->g->nodes.n);
+  mark_group(b, root, in_group);
+  int flat = all_flat(b, root, in_group), rand = 0;
+  for (int id = 0; id <= root->id; id++)
+    if (in_group[id] && ((const dn_node *)b->g->nodes.v[id])->op == DN_OP_RAND_UNIFORM) rand = 1;
+  int64_t cnt = dn_shape_count(root->shape);
+  dn_buf_printf(c, "{ /* %s%s */\n  %s *restrict dn_o = %s;\n", dn_ops[root->op].name, flat ? "" : " (broadcast)", em->real, out);
+  leaf_ptrs(em, b, c, root, in_group);
+  if (rand)
+    dn_buf_printf(c, "  const uint64_t dn_seed = *(const uint64_t *)(st + %zu);\n  const int64_t dn_step = *(const int64_t *)(st + %zu);\n",
+                  em->step_off + 8, em->step_off);
+  if (flat || root->shape.rank == 0) {
+    dn_buf_printf(c, "  long dn_i;\n");
+    if (em->o->threads > 1 && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
+    dn_buf_printf(c, "  for (dn_i = 0; dn_i < %lld; ++dn_i) {\n", (long long)cnt);
+    body_stmts(em, b, c, root, in_group, 1, "    ");
+    dn_buf_printf(c, "    dn_o[dn_i] = v%d;\n  }\n}\n", root->id);
+    return;
+  }
+  int r = root->shape.rank;
+  dn_buf_printf(c, "  long dn_i0");
+  for (int k = 1; k < r; k++) dn_buf_printf(c, ", dn_i%d", k);
+  dn_buf_printf(c, ";\n");
+  if (em->o->threads > 1 && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
+  for (int k = 0; k < r; k++)
+    dn_buf_printf(c, "%*sfor (dn_i%d = 0; dn_i%d < %lld; ++dn_i%d)%s\n", 2 + 2 * k, "", k, k, (long long)root->shape.dim[k], k,
+                  k == r - 1 ? " {" : "");
+  const char *ind = dn_fmt("%*s", 2 * r + 2, "");
+  const char *flat_idx = leaf_index(root->shape, dn_shape_make(0, NULL), 0);
+  dn_buf_printf(c, "%sconst long dn_i = %s;\n", ind, flat_idx);
+  body_stmts(em, b, c, root, in_group, 0, ind);
+  dn_buf_printf(c, "%sdn_o[dn_i] = v%d;\n%*s}\n}\n", ind, root->id, 2 * r, "");
+}
+
+void dn_em_ew_helpers(dn_em *em, dn_buf *c) {
+  dn_buf_printf(c,
+                "/* Counter-based uniform [0, 1) with 24 random bits: splitmix64's finalizer over\n"
+                " * (seed, step, node, element); see docs/deploy.md. */\n"
+                "static %s %s_rand01(uint64_t seed, int64_t step, int node, long i) {\n"
+                "  uint64_t z = seed ^ ((uint64_t)step * 0x9E3779B97F4A7C15u) ^ ((uint64_t)node * 0xC2B2AE3D27D4EB4Fu);\n"
+                "  z += (uint64_t)i * 0xD1B54A32D192ED03u;\n"
+                "  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
+                "  z ^= z >> 31;\n"
+                "  return (%s)((double)(z >> 40) * (1.0 / 16777216.0));\n}\n\n",
+                em->real, em->P, em->real);
+}

@@ -1,0 +1,384 @@
+/* kernels_gemm.c - matrix products and convolutions (dn_kgemm_emit, dn_kconv_emit).
+ *
+ * Everything goes through one printed helper, dnk_gemm: a Goto-style GEMM that walks C in
+ * column blocks (DNK_NC), depth blocks (DNK_KC) and row blocks (DNK_MC), packs A into
+ * DNK_MR-row panels and B into DNK_NR-column panels on the stack, and runs a register-blocked
+ * DNK_MR x DNK_NR micro-kernel (AVX-512 or AVX2+FMA intrinsics when the C compiler targets
+ * them, plain loops otherwise). Operand views make the convolutions scratch-free (im2col is
+ * packed from x row by row, in runs along output rows, never materialized):
+ *   conv2d        y_n,g = W_g [Fg, R] @ im2col(x_n,g) [R, OH*OW]          (B packed from x)
+ *   conv bwd data dx_n,g += col2im(W_g^T [R, Fg] @ dy_n,g [Fg, OH*OW])    (C scattered)
+ *   conv bwd w    dw_g^T = sum_n im2col(x_n,g) [R, OH*OW] @ dy_n,g^T     (A packed from x)
+ * with R = C/g * kh * kw. 1x1 stride-1 unpadded convolutions use dense views (plain GEMM).
+ * With ctx->blas (float), plain GEMM nodes call cblas_sgemm instead.
+ */
+#include <string.h>
+
+#include "kernels_int.h"
+
+/* --- the printed helper ------------------------------------------------------- */
+
+static const char dnk_views_text[] =
+  "#define DNK_MR 6\n"
+  "#define DNK_KC 256\n"
+  "#define DNK_MC 96\n"
+  "#define DNK_NC 128\n"
+  "/* Geometry of an implicit im2col matrix: rows (c, ki, kj), columns (oy, ox). */\n"
+  "typedef struct dnk_geom { long c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow; } dnk_geom;\n"
+  "/* GEMM operand: kind 0 dense p[r * rs + c * cs]; 1 im2col of p. */\n"
+  "typedef struct dnk_view { const dnk_real *p; long rs, cs; int kind; dnk_geom g; } dnk_view;\n"
+  "/* GEMM result: kind 0 dense p[r * ld + c * cs]; 1 col2im scatter-add into p. */\n"
+  "typedef struct dnk_outv { dnk_real *p; long ld, cs; int kind; dnk_geom g; } dnk_outv;\n"
+  "static inline dnk_geom dnk_geo(long c, long h, long w, long kh, long kw, long sh, long sw,\n"
+  "                               long ph, long pw, long dh, long dw, long oh, long ow) {\n"
+  "  dnk_geom g;\n"
+  "  g.c = c; g.h = h; g.w = w; g.kh = kh; g.kw = kw; g.sh = sh; g.sw = sw;\n"
+  "  g.ph = ph; g.pw = pw; g.dh = dh; g.dw = dw; g.oh = oh; g.ow = ow;\n"
+  "  return g;\n"
+  "}\n"
+  "static inline dnk_view dnk_dense(const dnk_real *p, long rs, long cs) {\n"
+  "  dnk_view v;\n"
+  "  v.p = p; v.rs = rs; v.cs = cs; v.kind = 0; v.g = dnk_geo(1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1);\n"
+  "  return v;\n"
+  "}\n"
+  "static inline dnk_view dnk_conv(const dnk_real *p, int kind, dnk_geom g) {\n"
+  "  dnk_view v;\n"
+  "  v.p = p; v.rs = 0; v.cs = 0; v.kind = kind; v.g = g;\n"
+  "  return v;\n"
+  "}\n"
+  "static inline dnk_outv dnk_out(dnk_real *p, long ld, long cs) {\n"
+  "  dnk_outv o;\n"
+  "  o.p = p; o.ld = ld; o.cs = cs; o.kind = 0; o.g = dnk_geo(1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1);\n"
+  "  return o;\n"
+  "}\n"
+  "static inline dnk_outv dnk_col2im(dnk_real *p, dnk_geom g) {\n"
+  "  dnk_outv o;\n"
+  "  o.p = p; o.ld = 0; o.cs = 0; o.kind = 1; o.g = g;\n"
+  "  return o;\n"
+  "}\n"
+  "/* Column range [klo, khi) of a run of n output positions starting at input x0 (stride sw)\n"
+  " * whose input x lies in [0, w). */\n"
+  "static inline void dnk_valid(long x0, long sw, long w, long n, long *klo, long *khi) {\n"
+  "  long lo = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw, hi = w - x0 <= 0 ? 0 : (w - x0 + sw - 1) / sw;\n"
+  "  *klo = lo < n ? lo : n;\n"
+  "  *khi = hi < n ? (hi > *klo ? hi : *klo) : n;\n"
+  "}\n"
+  "/* d[k * ds] = im2col(r, j0 + k) for k < n: row r = (c, ki, kj), column = (oy, ox); padding\n"
+  " * reads 0. Walks output rows as runs so the inner copy is a strided (often unit) load. */\n"
+  "static inline void dnk_im2col_row(const dnk_view *v, long r, long j0, long n, dnk_real *restrict d, long ds) {\n"
+  "  const dnk_geom *g = &v->g;\n"
+  "  long kk = g->kh * g->kw, c = r / kk, ki = (r % kk) / g->kw, kj = r % g->kw;\n"
+  "  long oy = j0 / g->ow, ox = j0 % g->ow, j = 0, k;\n"
+  "  const dnk_real *s = v->p + c * g->h * g->w;\n"
+  "  while (j < n) {\n"
+  "    long run = g->ow - ox < n - j ? g->ow - ox : n - j, y = oy * g->sh - g->ph + ki * g->dh;\n"
+  "    long x0 = ox * g->sw - g->pw + kj * g->dw, klo = 0, khi = 0;\n"
+  "    dnk_real *restrict o = d + j * ds;\n"
+  "    if (y >= 0 && y < g->h) dnk_valid(x0, g->sw, g->w, run, &klo, &khi);\n"
+  "    for (k = 0; k < klo; ++k) o[k * ds] = 0;\n"
+  "    if (ds == 1 && g->sw == 1) {\n"
+  "      const dnk_real *row = s + y * g->w + x0;\n"
+  "      for (k = klo; k < khi; ++k) o[k] = row[k];\n"
+  "    } else {\n"
+  "      for (k = klo; k < khi; ++k) o[k * ds] = s[y * g->w + x0 + k * g->sw];\n"
+  "    }\n"
+  "    for (k = khi; k < run; ++k) o[k * ds] = 0;\n"
+  "    j += run, ox = 0, ++oy;\n"
+  "  }\n"
+  "}\n"
+  "/* p[col2im(r, j0 + k)] += t[k] for k < n (positions in the padding are dropped). */\n"
+  "static inline void dnk_col2im_row(const dnk_outv *v, long r, long j0, long n, const dnk_real *restrict t) {\n"
+  "  const dnk_geom *g = &v->g;\n"
+  "  long kk = g->kh * g->kw, c = r / kk, ki = (r % kk) / g->kw, kj = r % g->kw;\n"
+  "  long oy = j0 / g->ow, ox = j0 % g->ow, j = 0, k;\n"
+  "  dnk_real *s = v->p + c * g->h * g->w;\n"
+  "  while (j < n) {\n"
+  "    long run = g->ow - ox < n - j ? g->ow - ox : n - j, y = oy * g->sh - g->ph + ki * g->dh;\n"
+  "    long x0 = ox * g->sw - g->pw + kj * g->dw, klo = 0, khi = 0;\n"
+  "    if (y >= 0 && y < g->h) dnk_valid(x0, g->sw, g->w, run, &klo, &khi);\n"
+  "    for (k = klo; k < khi; ++k) s[y * g->w + x0 + k * g->sw] += t[j + k];\n"
+  "    j += run, ox = 0, ++oy;\n"
+  "  }\n"
+  "}\n";
+
+static const char dnk_pack_text[] =
+  "/* Packs A[ic.., pc..] (mc x kc) into DNK_MR-row panels, zero-padded. */\n"
+  "static inline void dnk_pack_a(const dnk_view *A, dnk_real *restrict d, long ic, long pc, long mc, long kc) {\n"
+  "  long i0, i, p;\n"
+  "  for (i0 = 0; i0 < mc; i0 += DNK_MR) {\n"
+  "    long mr = mc - i0 < DNK_MR ? mc - i0 : DNK_MR;\n"
+  "    dnk_real *restrict q = d + i0 * kc;\n"
+  "    if (A->kind == 0) {\n"
+  "      const dnk_real *s = A->p + (ic + i0) * A->rs + pc * A->cs;\n"
+  "      for (p = 0; p < kc; ++p)\n"
+  "        for (i = 0; i < DNK_MR; ++i) q[p * DNK_MR + i] = i < mr ? s[i * A->rs + p * A->cs] : (dnk_real)0;\n"
+  "    } else {\n"
+  "      for (i = 0; i < DNK_MR; ++i)\n"
+  "        if (i < mr) dnk_im2col_row(A, ic + i0 + i, pc, kc, q + i, DNK_MR);\n"
+  "        else for (p = 0; p < kc; ++p) q[p * DNK_MR + i] = 0;\n"
+  "    }\n"
+  "  }\n"
+  "}\n"
+  "/* Packs B[pc.., jc..] (kc x nc) into DNK_NR-column panels, zero-padded. */\n"
+  "static inline void dnk_pack_b(const dnk_view *B, dnk_real *restrict d, long pc, long jc, long kc, long nc) {\n"
+  "  long j0, j, p;\n"
+  "  for (j0 = 0; j0 < nc; j0 += DNK_NR) {\n"
+  "    long nr = nc - j0 < DNK_NR ? nc - j0 : DNK_NR;\n"
+  "    dnk_real *restrict q = d + j0 * kc;\n"
+  "    if (B->kind == 1) {\n"
+  "      for (p = 0; p < kc; ++p) {\n"
+  "        dnk_im2col_row(B, pc + p, jc + j0, nr, q + p * DNK_NR, 1);\n"
+  "        for (j = nr; j < DNK_NR; ++j) q[p * DNK_NR + j] = 0;\n"
+  "      }\n"
+  "    } else if (B->cs == 1 && nr == DNK_NR) {\n"
+  "      for (p = 0; p < kc; ++p) {\n"
+  "        const dnk_real *s = B->p + (pc + p) * B->rs + jc + j0;\n"
+  "        for (j = 0; j < DNK_NR; ++j) q[p * DNK_NR + j] = s[j];\n"
+  "      }\n"
+  "    } else {\n"
+  "      for (p = 0; p < kc; ++p)\n"
+  "        for (j = 0; j < DNK_NR; ++j)\n"
+  "          q[p * DNK_NR + j] = j < nr ? B->p[(pc + p) * B->rs + (jc + j0 + j) * B->cs] : (dnk_real)0;\n"
+  "    }\n"
+  "  }\n"
+  "}\n"
+  "/* Writes the valid mr x nr corner of tile t into C at (i0, j0): set, add, or col2im-add. */\n"
+  "static inline void dnk_store(const dnk_outv *C, const dnk_real *restrict t, long i0, long j0, long mr, long nr, int acc) {\n"
+  "  long i, j;\n"
+  "  for (i = 0; i < mr; ++i) {\n"
+  "    const dnk_real *restrict ti = t + i * DNK_NR;\n"
+  "    dnk_real *restrict o = C->p + (i0 + i) * C->ld + j0 * C->cs;\n"
+  "    if (C->kind == 1) dnk_col2im_row(C, i0 + i, j0, nr, ti);\n"
+  "    else if (C->cs != 1) for (j = 0; j < nr; ++j) o[j * C->cs] = acc ? o[j * C->cs] + ti[j] : ti[j];\n"
+  "    else if (acc) for (j = 0; j < nr; ++j) o[j] += ti[j];\n"
+  "    else for (j = 0; j < nr; ++j) o[j] = ti[j];\n"
+  "  }\n"
+  "}\n";
+
+static const char dnk_driver_text[] =
+  "/* C (+)= A [M, K] @ B [K, N] through the views; par: split column blocks over threads\n"
+  " * (never for col2im results, whose blocks overlap). */\n"
+  "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par) {\n"
+  "  long jc;\n"
+  "  (void)par;\n"
+  "%s"
+  "  for (jc = 0; jc < N; jc += DNK_NC) {\n"
+  "    dnk_real ap[DNK_MC * DNK_KC], bp[DNK_KC * DNK_NC];\n"
+  "    long nc = N - jc < DNK_NC ? N - jc : DNK_NC, pc, ic, jr, ir;\n"
+  "    for (pc = 0; pc < K; pc += DNK_KC) {\n"
+  "      long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
+  "      int a2 = acc || pc > 0 || C->kind == 1;\n"
+  "      dnk_pack_b(B, bp, pc, jc, kc, nc);\n"
+  "      for (ic = 0; ic < M; ic += DNK_MC) {\n"
+  "        long mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
+  "        dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
+  "        for (jr = 0; jr < nc; jr += DNK_NR)\n"
+  "          for (ir = 0; ir < mc; ir += DNK_MR) {\n"
+  "            dnk_real t[DNK_MR * DNK_NR];\n"
+  "            dnk_micro(kc, ap + ir * kc, bp + jr * kc, t);\n"
+  "            dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
+  "                      nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
+  "          }\n"
+  "      }\n"
+  "    }\n"
+  "  }\n"
+  "}\n";
+
+/* Prints the vector micro-kernel body: 6 rows x 2 vectors of `vw` lanes each. */
+static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char *sfx, int vw) {
+  int i;
+  dn_buf_printf(c, "  %s", vt);
+  for (i = 0; i < 12; i++) dn_buf_printf(c, "%s c%d = %s_setzero_%s()", i ? "," : "", i, pre, sfx);
+  dn_buf_printf(c, ";\n  long p;\n  for (p = 0; p < kc; ++p) {\n");
+  dn_buf_printf(c, "    %s b0 = %s_loadu_%s(b + p * %d), b1 = %s_loadu_%s(b + p * %d + %d), av;\n", vt, pre, sfx, 2 * vw, pre,
+                sfx, 2 * vw, vw);
+  for (i = 0; i < 6; i++)
+    dn_buf_printf(c,
+                  "    av = %s_set1_%s(a[p * 6 + %d]); c%d = %s_fmadd_%s(av, b0, c%d); c%d = %s_fmadd_%s(av, b1, c%d);\n",
+                  pre, sfx, i, 2 * i, pre, sfx, 2 * i, 2 * i + 1, pre, sfx, 2 * i + 1);
+  dn_buf_printf(c, "  }\n");
+  for (i = 0; i < 12; i++) dn_buf_printf(c, "  %s_storeu_%s(t + %d, c%d);\n", pre, sfx, i * vw, i);
+}
+
+/* Prints dnk_micro: t[DNK_MR x DNK_NR] = packed a panel @ packed b panel (kc deep). */
+static void dnk_micro_text(dn_buf *c, int dbl) {
+  dn_buf_printf(c, "static inline void dnk_micro(long kc, const dnk_real *restrict a, const dnk_real *restrict b, "
+                   "dnk_real *restrict t) {\n#if defined(__AVX512F__)\n");
+  dnk_micro_vec(c, dbl ? "__m512d" : "__m512", "_mm512", dbl ? "pd" : "ps", dbl ? 8 : 16);
+  dn_buf_printf(c, "#elif defined(__AVX2__) && defined(__FMA__)\n");
+  dnk_micro_vec(c, dbl ? "__m256d" : "__m256", "_mm256", dbl ? "pd" : "ps", dbl ? 4 : 8);
+  dn_buf_printf(c, "#else\n"
+                   "  dnk_real acc[DNK_MR * DNK_NR];\n  long p;\n  int i, j;\n"
+                   "  for (i = 0; i < DNK_MR * DNK_NR; ++i) acc[i] = 0;\n"
+                   "  for (p = 0; p < kc; ++p)\n"
+                   "    for (i = 0; i < DNK_MR; ++i) {\n"
+                   "      dnk_real ai = a[p * DNK_MR + i];\n"
+                   "      for (j = 0; j < DNK_NR; ++j) acc[i * DNK_NR + j] += ai * b[p * DNK_NR + j];\n"
+                   "    }\n"
+                   "  for (i = 0; i < DNK_MR * DNK_NR; ++i) t[i] = acc[i];\n#endif\n}\n");
+}
+
+void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
+  int dbl = strcmp(ctx->real, "double") == 0;
+  if (ctx->need & DN_KNEED_CBLAS) dn_buf_printf(c, "#include <cblas.h>\n");
+  if (!(ctx->need & DN_KNEED_GEMM)) return;
+  dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
+  dn_buf_printf(c, "#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))\n#include <immintrin.h>\n#endif\n");
+  dn_buf_printf(c, "typedef %s dnk_real;\n", ctx->real);
+  dn_buf_printf(c, "#if defined(__AVX512F__)\n#define DNK_NR %d\n#else\n#define DNK_NR %d\n#endif\n", dbl ? 16 : 32,
+                dbl ? 8 : 16);
+  dn_buf_append(c, dnk_views_text, sizeof dnk_views_text - 1);
+  dn_buf_append(c, dnk_pack_text, sizeof dnk_pack_text - 1);
+  dnk_micro_text(c, dbl);
+  dn_buf_printf(c, dnk_driver_text,
+                ctx->threads > 1 ? "#pragma omp parallel for if(par && N > DNK_NC) schedule(static)\n" : "");
+}
+
+/* --- GEMM nodes ------------------------------------------------------------------- */
+
+/* Prints `C_b = op(A_b) @ op(B_b)` through cblas_sgemm. */
+static void dnk_gemm_blas(dn_buf *c, const dn_gemm *g, const char *out, const char *const *in) {
+  const char *acc = g->sc == 0 && g->nb > 1 ? "dk_b > 0 ? 1.0f : 0.0f" : "0.0f";
+  dn_buf_printf(c,
+                "    cblas_sgemm(CblasRowMajor, %s, %s, %lld, %lld, %lld, 1.0f, (%s) + dk_b * %lld, %lld, (%s) + dk_b * "
+                "%lld, %lld, %s, (%s) + dk_b * %lld, %lld);\n",
+                g->ta ? "CblasTrans" : "CblasNoTrans", g->tb ? "CblasTrans" : "CblasNoTrans", (long long)g->m,
+                (long long)g->n, (long long)g->k, in[0], (long long)g->sa, (long long)(g->ta ? g->m : g->k), in[1],
+                (long long)g->sb, (long long)(g->tb ? g->k : g->n), acc, out, (long long)g->sc, (long long)g->n);
+}
+
+int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  const dn_gemm *g = &n->gemm;
+  int blas = ctx->blas && strcmp(ctx->real, "float") == 0;
+  int outer_par = ctx->threads > 1 && g->nb > 1 && g->sc != 0;
+  ctx->need |= blas ? DN_KNEED_CBLAS : DN_KNEED_GEMM;
+  dn_buf_printf(c, "{\n  long dk_b;\n");
+  if (outer_par) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_b = 0; dk_b < %lld; ++dk_b) {\n", (long long)g->nb);
+  if (blas) {
+    dnk_gemm_blas(c, g, out, in);
+  } else {
+    dn_buf_printf(c, "    dnk_view dk_va = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[0], (long long)g->sa,
+                  (long long)(g->ta ? 1 : g->k), (long long)(g->ta ? g->m : 1));
+    dn_buf_printf(c, "    dnk_view dk_vb = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[1], (long long)g->sb,
+                  (long long)(g->tb ? 1 : g->n), (long long)(g->tb ? g->k : 1));
+    dn_buf_printf(c, "    dnk_outv dk_vc = dnk_out((%s) + dk_b * %lld, %lld, 1);\n", out, (long long)g->sc, (long long)g->n);
+    dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d);\n", (long long)g->m, (long long)g->n,
+                  (long long)g->k, g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0", ctx->threads > 1 && !outer_par);
+  }
+  dn_buf_printf(c, "  }\n}\n");
+  return 0;
+}
+
+/* --- convolutions ------------------------------------------------------------------- */
+
+/* Reads the geometry: x [.., C, H, W] (or [.., C, L] when the weight has rank 3), y alike. */
+static dn_kconv dnk_geometry(const dn_node *n) {
+  dn_kconv k;
+  const dn_node *x = n->op == DN_OP_CONV2D ? n->in[0] : n->op == DN_OP_CONV2D_BWD_W ? n->in[1] : n;
+  const dn_node *y = n->op == DN_OP_CONV2D ? n : n->in[0];
+  dn_shape ws = n->op == DN_OP_CONV2D_BWD_W ? n->shape : n->in[1]->shape;
+  int sp = ws.rank == 3 ? 1 : 2, rx = x->shape.rank, ry = y->shape.rank;
+  memset(&k, 0, sizeof k);
+  k.win = n->win;
+  if (sp == 1) k.win.kh = k.win.sh = k.win.dh = 1, k.win.ph = 0;
+  k.g = n->win.groups > 0 ? n->win.groups : 1;
+  k.c = x->shape.dim[rx - 1 - sp];
+  k.h = sp == 2 ? x->shape.dim[rx - 2] : 1;
+  k.w = x->shape.dim[rx - 1];
+  k.f = y->shape.dim[ry - 1 - sp];
+  k.oh = sp == 2 ? y->shape.dim[ry - 2] : 1;
+  k.ow = y->shape.dim[ry - 1];
+  k.n = dn_shape_count(x->shape) / (k.c * k.h * k.w);
+  return k;
+}
+
+/* 1x1, stride 1, no padding, same size: the convolution is a plain GEMM over x [C, H*W]. */
+static int dnk_pointwise(const dn_kconv *k) {
+  const dn_window *w = &k->win;
+  return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && w->ph == 0 && w->pw == 0 && k->h == k->oh &&
+         k->w == k->ow;
+}
+
+/* Prints `dnk_geo(...)` for the im2col matrix of one group. */
+static void dnk_geo_arg(dn_buf *c, const dn_kconv *k) {
+  const dn_window *w = &k->win;
+  dn_buf_printf(c, "dnk_geo(%lld, %lld, %lld, %d, %d, %d, %d, %d, %d, %d, %d, %lld, %lld)", (long long)(k->c / k->g),
+                (long long)k->h, (long long)k->w, w->kh, w->kw, w->sh, w->sw, w->ph, w->pw, w->dh > 0 ? w->dh : 1,
+                w->dw > 0 ? w->dw : 1, (long long)k->oh, (long long)k->ow);
+}
+
+/* Opens `for n: for g:` with the per-(n, g) offsets dk_x (input), dk_y (output). */
+static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, int par_n) {
+  long long hw = k->h * k->w, ohw = k->oh * k->ow, cg = k->c / k->g, fg = k->f / k->g;
+  dn_buf_printf(c, "  long dk_n;\n");
+  if (par_n && ctx->threads > 1 && k->n > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_n = 0; dk_n < %lld; ++dk_n) {\n    long dk_g;\n", (long long)k->n);
+  dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
+  dn_buf_printf(c, "      long dk_x = (dk_n * %lld + dk_g * %lld) * %lld, dk_y = (dk_n * %lld + dk_g * %lld) * %lld;\n",
+                (long long)k->c, cg, hw, (long long)k->f, fg, ohw);
+}
+
+static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+  long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow;
+  int inner_par = ctx->threads > 1 && k->n == 1;
+  dnk_conv_loops(c, ctx, k, 1);
+  dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, %lld, 1);\n", in[1], fg * r, r);
+  if (dnk_pointwise(k)) {
+    dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_x, %lld, 1);\n", in[0], ohw);
+  } else {
+    dn_buf_printf(c, "      dnk_view dk_vb = dnk_conv((%s) + dk_x, 1, ", in[0]);
+    dnk_geo_arg(c, k);
+    dn_buf_printf(c, ");\n");
+  }
+  dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_y, %lld, 1);\n", out, ohw);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d);\n    }\n  }\n", fg, ohw, r, inner_par);
+}
+
+static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+  long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow, hw = k->h * k->w;
+  int pw = dnk_pointwise(k);
+  if (!pw)
+    dn_buf_printf(c, "  { long dk_i; for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] = 0; }\n", (long long)k->n * k->c * hw,
+                  out);
+  dnk_conv_loops(c, ctx, k, 1);
+  dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, 1, %lld);\n", in[1], fg * r, r);
+  dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_y, %lld, 1);\n", in[0], ohw);
+  if (pw) {
+    dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_x, %lld, 1);\n", out, hw);
+  } else {
+    dn_buf_printf(c, "      dnk_outv dk_vc = dnk_col2im((%s) + dk_x, ", out);
+    dnk_geo_arg(c, k);
+    dn_buf_printf(c, ");\n");
+  }
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %d, %d);\n    }\n  }\n", r, ohw, fg, !pw,
+                ctx->threads > 1 && k->n == 1 && pw);
+}
+
+/* dw_g^T [R, Fg] = sum_n im2col(x_n,g) [R, OH*OW] @ dy_n,g^T: im2col rows pack as A panels. */
+static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+  long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow, hw = k->h * k->w;
+  dnk_conv_loops(c, ctx, k, 0);
+  if (dnk_pointwise(k)) {
+    dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_x, %lld, 1);\n", in[1], hw);
+  } else {
+    dn_buf_printf(c, "      dnk_view dk_va = dnk_conv((%s) + dk_x, 1, ", in[1]);
+    dnk_geo_arg(c, k);
+    dn_buf_printf(c, ");\n");
+  }
+  dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_y, 1, %lld);\n", in[0], ohw);
+  dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_g * %lld, 1, %lld);\n", out, fg * r, r);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d);\n    }\n  }\n", r, fg, ohw,
+                ctx->threads > 1);
+}
+
+int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dn_kconv k = dnk_geometry(n);
+  ctx->need |= DN_KNEED_GEMM;
+  dn_buf_printf(c, "{\n");
+  if (n->op == DN_OP_CONV2D) dnk_conv_fwd(c, ctx, &k, out, in);
+  else if (n->op == DN_OP_CONV2D_BWD_DATA) dnk_conv_bwd_data(c, ctx, &k, out, in);
+  else dnk_conv_bwd_w(c, ctx, &k, out, in);
+  dn_buf_printf(c, "}\n");
+  return 0;
+}

@@ -1,0 +1,34 @@
+/* kernels_int.h - internals shared by the kernel emitters (codegen/kernels*.c).
+ *
+ * kernels.c dispatches on the op and prints the simple loop kernels (pooling, reductions,
+ * normalizers, class indices, layout); kernels_gemm.c prints matrix products and
+ * convolutions on top of one tiled GEMM helper (dnk_gemm) that reads its B operand either
+ * as a strided matrix or as an implicit im2col view of a convolution input, and writes C
+ * either densely or by col2im scatter-add, so no convolution needs scratch memory.
+ */
+#ifndef DNNCC_KERNELS_INT_H
+#define DNNCC_KERNELS_INT_H
+
+#include "kernels.h"
+
+/* Bits of dn_cg_ctx.need. */
+enum {
+  DN_KNEED_GEMM = 1u << 0,   /* the dnk_gemm helper family */
+  DN_KNEED_CBLAS = 1u << 1,  /* #include <cblas.h> */
+  DN_KNEED_BASE = 1u << 2,   /* <math.h>, <stdint.h> for the loop kernels */
+};
+
+/* Spatial geometry of one convolution: input [C, H, W] per sample, output [F, OH, OW]. */
+typedef struct dn_kconv {
+  int64_t n;              /* samples (product of the leading axes) */
+  int64_t c, h, w;        /* input channels and spatial size */
+  int64_t f, oh, ow;      /* output channels and spatial size */
+  int64_t g;              /* groups */
+  dn_window win;          /* kernel, stride, padding-before, dilation */
+} dn_kconv;
+
+int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
+int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
+void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx);
+
+#endif

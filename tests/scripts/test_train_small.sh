@@ -1,0 +1,103 @@
+#!/bin/bash
+# test_train_small.sh DNNCC SRCDIR - end-to-end test of `dnncc train` and `dnncc eval`.
+#
+# Trains a tiny MLP on a synthetic csv: data set (three Gaussian blobs in 4-D, written here
+# with awk) and checks: the loss decreases and accuracy beats chance; --log is a CSV with
+# one row per epoch; --plot is a valid PNG; eval prints `loss` and `accuracy` last; a run
+# killed with SIGKILL and continued with --resume ends with the same weights as an
+# uninterrupted run; bad labels and a diverging loss are clear errors that leave no file.
+set -u
+DNNCC=$1
+SRCDIR=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+gen() {  # gen N SEED OUT [BADLABEL]
+  awk -v n="$1" -v seed="$2" -v bad="${4:-}" 'BEGIN {
+    srand(seed)
+    for (i = 0; i < n; i++) {
+      c = i % 3
+      line = ""
+      for (k = 0; k < 4; k++) {
+        u1 = rand(); if (u1 < 1e-9) u1 = 1e-9
+        z = sqrt(-2 * log(u1)) * cos(6.283185307 * rand())
+        center = (k == c) ? 2.0 : (k == 3 && c == 2 ? -1.5 : 0.0)
+        line = line sprintf("%.5f,", center + 0.8 * z)
+      }
+      if (bad != "" && i == 7) c = 5
+      print line c
+    }
+  }' > "$3"
+}
+gen 600 1 "$T/train.csv"
+gen 90 2 "$T/bad.csv" bad
+
+cat > "$T/mlp.dnn" <<'DNN'
+input x : [4]
+input y : class(3)
+h = relu(dense(x, 16))
+output logits = dense(h, 3)
+loss = cross_entropy(logits, y)
+train {
+  optimizer = adam(lr=0.01)
+  batch = 16
+  epochs = 6
+  seed = 3
+}
+DNN
+
+# 1. training with validation, log, plot, checkpoint
+"$DNNCC" train "$T/mlp.dnn" --data "csv:$T/train.csv" --val 0.2 --log "$T/log.csv" --plot "$T/plot.png" \
+  --checkpoint "$T/ck" -o "$T/w.safetensors" > "$T/out.txt" 2> "$T/err.txt" || { cat "$T/err.txt"; fail "train failed"; }
+[ -s "$T/w.safetensors" ] || fail "no weights written"
+grep -q '^wall time ' "$T/out.txt" || fail "no wall time line"
+grep -q '^samples/s ' "$T/out.txt" || fail "no samples/s line"
+head -1 "$T/log.csv" | grep -q '^epoch,step,train_loss,val_loss,val_acc,test_loss,test_acc,seconds$' || fail "log header"
+[ "$(wc -l < "$T/log.csv")" -eq 7 ] || fail "log should have 6 epoch rows: $(cat "$T/log.csv")"
+awk -F, 'NR == 2 { first = $3 } NR == 7 { last = $3; acc = $5 }
+  END { if (!(last < first)) { print "loss did not decrease: " first " -> " last; exit 1 }
+        if (!(acc > 0.6)) { print "validation accuracy " acc " not above chance"; exit 1 } }' "$T/log.csv" \
+  || fail "training did not learn"
+[ "$(head -c 8 "$T/plot.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "plot is not a PNG"
+[ "$(tail -c 8 "$T/plot.png" | head -c 4)" = "IEND" ] || fail "plot PNG does not end with IEND"
+[ -s "$T/ck/checkpoint.dnck" ] || fail "no checkpoint"
+
+# 2. eval: the last two lines
+"$DNNCC" eval "$T/mlp.dnn" --weights "$T/w.safetensors" --data "csv:$T/train.csv" > "$T/eval.txt" 2>&1 \
+  || { cat "$T/eval.txt"; fail "eval failed"; }
+tail -2 "$T/eval.txt" | head -1 | grep -Eq '^loss [0-9.eE+-]+$' || fail "eval: no loss line: $(cat "$T/eval.txt")"
+tail -1 "$T/eval.txt" | awk '/^accuracy / { if ($2 > 0.6 && $2 <= 1) ok = 1 } END { exit !ok }' \
+  || fail "eval: accuracy line: $(cat "$T/eval.txt")"
+
+# 3. SIGKILL during training, then --resume: same weights as an uninterrupted run
+gen 3000 4 "$T/big.csv"
+args=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs 12 --log "$T/full.csv" -o "$T/full.safetensors" -q)
+"$DNNCC" "${args[@]}" > /dev/null 2>&1 || fail "uninterrupted run failed"
+rargs=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs 12 --log "$T/res.csv" -o "$T/res.safetensors" -q
+       --checkpoint "$T/ck2")
+"$DNNCC" "${rargs[@]}" > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -s "$T/ck2/checkpoint.dnck" ] && break; sleep 0.02; done
+kill -9 $pid 2> /dev/null
+wait $pid 2> /dev/null
+[ -s "$T/ck2/checkpoint.dnck" ] || fail "no checkpoint before the kill"
+ls "$T/ck2" | grep -v '^checkpoint.dnck$' && fail "temporary files left in the checkpoint directory"
+"$DNNCC" "${rargs[@]}" --resume > /dev/null 2> "$T/resume.txt" || { cat "$T/resume.txt"; fail "resume failed"; }
+cmp -s "$T/full.safetensors" "$T/res.safetensors" || fail "resumed run ends with different weights"
+diff <(cut -d, -f1-7 "$T/full.csv") <(cut -d, -f1-7 "$T/res.csv") > /dev/null || fail "resumed log differs"
+
+# 4. bad data: a label out of range is an error before training; no weights file
+"$DNNCC" train "$T/mlp.dnn" --data "csv:$T/bad.csv" -o "$T/bad.safetensors" > /dev/null 2> "$T/bad.txt"
+[ $? -eq 1 ] || fail "bad labels: exit status"
+grep -q 'out of range' "$T/bad.txt" || fail "bad labels: message: $(cat "$T/bad.txt")"
+[ ! -e "$T/bad.safetensors" ] || fail "bad labels: weights written"
+"$DNNCC" train "$T/mlp.dnn" --data "csv:$T/missing.csv" > /dev/null 2>&1
+[ $? -eq 1 ] || fail "missing data: exit status"
+
+# 5. a diverging loss stops with a message naming the step
+sed 's/adam(lr=0.01)/sgd(lr=1e30)/' "$T/mlp.dnn" > "$T/div.dnn"
+"$DNNCC" train "$T/div.dnn" --data "csv:$T/train.csv" -o "$T/div.safetensors" > /dev/null 2> "$T/div.txt"
+[ $? -eq 1 ] || fail "divergence: exit status"
+grep -q 'at step [0-9]' "$T/div.txt" || fail "divergence: message: $(cat "$T/div.txt")"
+echo "test_train_small: ok"

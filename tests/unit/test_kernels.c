@@ -1,0 +1,571 @@
+/* test_kernels.c - the kernel emitters (codegen/kernels*.c) against naive references.
+ *
+ * Every case builds one node with the dn_ir_* builders on leaves holding random data,
+ * computes the expected output with a direct definition written here (in double), and
+ * asks dn_cg_kernel for its C. All cases of one configuration go into one C file, compiled
+ * by the system cc into a shared object (-std=c99 -pedantic -Werror), loaded with dlopen
+ * and run; every output element must match. Configurations: float portable (-O1), float and
+ * double with -march=native and with AVX2+FMA (the intrinsic micro-kernels), float with OpenMP
+ * threads, float with cblas_sgemm when OpenBLAS is installed. DNK_CFLAGS adds cc flags (sanitizers); DNK_KEEP keeps the generated files.
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "ir.h"
+#include "kernels.h"
+
+static const dn_loc L0 = {NULL, 0, 0};
+
+/* --- cases --------------------------------------------------------------------- */
+
+typedef struct kcase {
+  const char *name;  /* what it tests */
+  dn_node *node;     /* the node to emit */
+  double *ref;       /* expected output */
+} kcase;
+
+#define MAXCASES 160
+static kcase cases[MAXCASES];
+static int ncases;
+static dn_graph *G;
+static uint64_t rng = 88172645463325252ull;
+
+static double urand(void) {
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (double)(rng >> 11) / 9007199254740992.0 * 2 - 1;
+}
+
+static double *data(const dn_node *n) { return n->aux; }
+static int64_t count(const dn_node *n) { return dn_shape_count(n->shape); }
+
+/* A leaf with random data: values in [-1, 1), quantized to quarters when q (ties), or
+ * class labels in [-1, k] (both ends out of range) when k > 0. */
+static dn_node *leaf(dn_shape s, int q, int64_t k) {
+  dn_node *n = dn_node_add(G, DN_OP_INPUT, 0, NULL, s, L0);
+  double *d = dn_alloc(sizeof(double) * (size_t)dn_shape_count(s));
+  n->dtype = k > 0 ? DN_I32 : DN_F32;
+  n->batched = 1;
+  for (int64_t i = 0; i < dn_shape_count(s); i++) {
+    d[i] = urand();
+    if (q) d[i] = floor(d[i] * 4) / 4;
+    if (k > 0) d[i] = floor((d[i] + 1) / 2 * (double)(k + 2)) - 1;
+  }
+  n->aux = d;
+  return n;
+}
+
+static dn_node *F(int rank, ...) {
+  va_list ap;
+  int64_t d[DN_MAX_RANK];
+  va_start(ap, rank);
+  for (int i = 0; i < rank; i++) d[i] = va_arg(ap, int);
+  va_end(ap);
+  return leaf(dn_shape_make(rank, d), 0, 0);
+}
+
+static dn_shape S(int rank, ...) {
+  va_list ap;
+  int64_t d[DN_MAX_RANK];
+  va_start(ap, rank);
+  for (int i = 0; i < rank; i++) d[i] = va_arg(ap, int);
+  va_end(ap);
+  return dn_shape_make(rank, d);
+}
+
+static double *add_case(const char *name, dn_node *n) {
+  ck_assert_int_lt(ncases, MAXCASES);
+  cases[ncases].name = name;
+  cases[ncases].node = n;
+  cases[ncases].ref = dn_alloc(sizeof(double) * (size_t)count(n));
+  return cases[ncases++].ref;
+}
+
+static void unravel(int64_t i, dn_shape s, int64_t *mi) {
+  for (int a = s.rank - 1; a >= 0; a--) mi[a] = i % s.dim[a], i /= s.dim[a];
+}
+
+static int64_t ravel(const int64_t *mi, dn_shape s) {
+  int64_t i = 0;
+  for (int a = 0; a < s.rank; a++) i = i * s.dim[a] + mi[a];
+  return i;
+}
+
+/* --- GEMM ------------------------------------------------------------------------ */
+
+static void gemm_case(const char *name, int64_t m, int64_t n, int64_t k, int ta, int tb, int64_t nb, int sum) {
+  dn_gemm gm = {m, n, k, ta, tb, nb, m * k, k * n, sum ? 0 : m * n};
+  dn_node *a = F(1, (int)(nb * m * k)), *b = F(1, (int)(nb * k * n));
+  dn_node *y = dn_ir_gemm(G, a, b, gm, S(2, (int)((sum ? 1 : nb) * m), (int)n), 1, L0);
+  double *r = add_case(name, y), *A = data(a), *B = data(b);
+  for (int64_t q = 0; q < nb; q++)
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double s = 0;
+        for (int64_t p = 0; p < k; p++)
+          s += A[q * m * k + (ta ? p * m + i : i * k + p)] * B[q * k * n + (tb ? j * k + p : p * n + j)];
+        r[(sum ? 0 : q * m * n) + i * n + j] += s;
+      }
+}
+
+static void gemm_cases(void) {
+  gemm_case("gemm 1x1x1", 1, 1, 1, 0, 0, 1, 0);
+  gemm_case("gemm 7x13x5", 7, 13, 5, 0, 0, 1, 0);
+  gemm_case("gemm ta", 9, 17, 11, 1, 0, 1, 0);
+  gemm_case("gemm tb", 9, 17, 11, 0, 1, 1, 0);
+  gemm_case("gemm ta tb", 6, 16, 3, 1, 1, 1, 0);
+  gemm_case("gemm big edges", 101, 140, 300, 0, 1, 1, 0);
+  gemm_case("gemm batched", 5, 33, 7, 0, 0, 3, 0);
+  gemm_case("gemm summed", 4, 9, 6, 1, 0, 4, 1);
+  gemm_case("gemm vector", 1, 70, 40, 0, 1, 1, 0);
+}
+
+/* --- convolutions ------------------------------------------------------------------ */
+
+typedef struct cgeo {
+  int n, c, h, w, f, kh, kw, sh, sw, ph, pw, dh, dw, g, pa;  /* pa: extra padding after */
+  int one_d;
+} cgeo;
+
+static int out_size(int in, int k, int s, int p, int pa, int d) { return (in + p + pa - d * (k - 1) - 1) / s + 1; }
+
+static dn_window cwin(const cgeo *q) {
+  dn_window w = {q->kh, q->kw, q->sh, q->sw, q->ph, q->pw, q->dh, q->dw, q->g};
+  return w;
+}
+
+/* Shapes [n, ch, h, w] (or [n, ch, w] for 1-D). */
+static dn_shape cshape(const cgeo *q, int ch, int h, int w) {
+  return q->one_d ? S(3, q->n, ch, w) : S(4, q->n, ch, h, w);
+}
+
+/* Visits every (n, f, oy, ox, c, ki, kj) term of the convolution; calls fn with offsets. */
+typedef void (*term_fn)(double *r, const double *a, const double *b, int64_t xi, int64_t yi, int64_t wi);
+static void conv_terms(const cgeo *q, double *r, const double *a, const double *b, term_fn fn) {
+  int oh = out_size(q->h, q->kh, q->sh, q->ph, q->one_d ? 0 : q->pa, q->dh), ow = out_size(q->w, q->kw, q->sw, q->pw, q->pa, q->dw);
+  int cg = q->c / q->g, fg = q->f / q->g;
+  for (int n = 0; n < q->n; n++)
+    for (int f = 0; f < q->f; f++)
+      for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+          for (int c = 0; c < cg; c++)
+            for (int ki = 0; ki < q->kh; ki++)
+              for (int kj = 0; kj < q->kw; kj++) {
+                int y = oy * q->sh - q->ph + ki * q->dh, x = ox * q->sw - q->pw + kj * q->dw, ch = f / fg * cg + c;
+                if (y < 0 || y >= q->h || x < 0 || x >= q->w) continue;
+                fn(r, a, b, (((int64_t)n * q->c + ch) * q->h + y) * q->w + x, (((int64_t)n * q->f + f) * oh + oy) * ow + ox,
+                   (((int64_t)f * cg + c) * q->kh + ki) * q->kw + kj);
+              }
+}
+static void t_fwd(double *r, const double *x, const double *w, int64_t xi, int64_t yi, int64_t wi) { r[yi] += x[xi] * w[wi]; }
+static void t_bwd_data(double *r, const double *dy, const double *w, int64_t xi, int64_t yi, int64_t wi) {
+  r[xi] += dy[yi] * w[wi];
+}
+static void t_bwd_w(double *r, const double *dy, const double *x, int64_t xi, int64_t yi, int64_t wi) {
+  r[wi] += dy[yi] * x[xi];
+}
+
+static void conv_case(const char *name, cgeo q) {
+  if (q.one_d) q.h = 1, q.kh = 1, q.sh = 1, q.ph = 0, q.dh = 1;
+  int oh = out_size(q.h, q.kh, q.sh, q.ph, q.one_d ? 0 : q.pa, q.dh), ow = out_size(q.w, q.kw, q.sw, q.pw, q.pa, q.dw);
+  dn_shape xs = cshape(&q, q.c, q.h, q.w), ys = cshape(&q, q.f, oh, ow);
+  dn_shape ws = q.one_d ? S(3, q.f, q.c / q.g, q.kw) : S(4, q.f, q.c / q.g, q.kh, q.kw);
+  dn_node *x = leaf(xs, 0, 0), *w = leaf(ws, 0, 0), *dy = leaf(ys, 0, 0);
+  dn_node *y = dn_ir_conv(G, DN_OP_CONV2D, x, w, cwin(&q), ys, L0);
+  conv_terms(&q, add_case(name, y), data(x), data(w), t_fwd);
+  dn_node *dx = dn_ir_conv(G, DN_OP_CONV2D_BWD_DATA, dy, w, cwin(&q), xs, L0);
+  conv_terms(&q, add_case(dn_fmt("%s bwd data", name), dx), data(dy), data(w), t_bwd_data);
+  dn_node *dw = dn_ir_conv(G, DN_OP_CONV2D_BWD_W, dy, x, cwin(&q), ws, L0);
+  conv_terms(&q, add_case(dn_fmt("%s bwd w", name), dw), data(dy), data(x), t_bwd_w);
+}
+
+static void conv_cases(void) {
+  /*                                 n  c  h  w  f kh kw sh sw ph pw dh dw g pa 1d */
+  conv_case("conv 3x3", (cgeo){2, 3, 7, 6, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv same pad", (cgeo){2, 3, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
+  conv_case("conv stride 2", (cgeo){1, 4, 9, 10, 6, 3, 2, 2, 2, 1, 0, 1, 1, 1, 0, 0});
+  conv_case("conv dilation", (cgeo){2, 2, 9, 9, 3, 3, 3, 1, 2, 2, 1, 2, 3, 1, 0, 0});
+  conv_case("conv groups", (cgeo){2, 6, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0});
+  conv_case("conv depthwise", (cgeo){3, 4, 5, 5, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4, 0, 0});
+  conv_case("conv 1x1", (cgeo){2, 5, 4, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv 1x1 stride 2", (cgeo){2, 5, 5, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv uncovered tail", (cgeo){1, 2, 8, 8, 3, 3, 3, 3, 3, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv big", (cgeo){2, 16, 12, 12, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
+  conv_case("conv1d", (cgeo){3, 3, 1, 11, 5, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, 1});
+  conv_case("conv1d groups", (cgeo){2, 4, 1, 9, 6, 1, 2, 1, 1, 0, 1, 1, 2, 2, 0, 1});
+}
+
+/* --- pooling -------------------------------------------------------------------------- */
+
+/* Visits each (plane, oy, ox) window over valid positions: fn(r, x, dy, q_in, o_out, first_call). */
+static void pool_case(const char *name, int planes, int h, int w, dn_window win, int pa, int one_d) {
+  int oh = out_size(h, win.kh, win.sh, win.ph, pa, win.dh), ow = out_size(w, win.kw, win.sw, win.pw, pa, win.dw);
+  if (one_d) oh = 1;
+  dn_shape xs = one_d ? S(3, 2, planes / 2, w) : S(4, 2, planes / 2, h, w);
+  dn_shape ys = one_d ? S(3, 2, planes / 2, ow) : S(4, 2, planes / 2, oh, ow);
+  dn_node *x = leaf(xs, 1, 0), *dy = leaf(ys, 0, 0), *xin[2] = {x, dy};
+  dn_node *mp = dn_ir_pool(G, DN_OP_MAXPOOL2D, 1, &x, win, ys, L0);
+  dn_node *mb = dn_ir_pool(G, DN_OP_MAXPOOL2D_BWD, 2, xin, win, xs, L0);
+  dn_node *sp = dn_ir_pool(G, DN_OP_SUMPOOL2D, 1, &x, win, ys, L0);
+  dn_node *sb = dn_ir_pool(G, DN_OP_SUMPOOL2D_BWD, 1, &dy, win, xs, L0);
+  double *rmp = add_case(dn_fmt("%s maxpool", name), mp), *rmb = add_case(dn_fmt("%s maxpool bwd", name), mb);
+  double *rsp = add_case(dn_fmt("%s sumpool", name), sp), *rsb = add_case(dn_fmt("%s sumpool bwd", name), sb);
+  const double *X = data(x), *DY = data(dy);
+  for (int p = 0; p < planes; p++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++) {
+        int64_t o = ((int64_t)p * oh + oy) * ow + ox, arg = -1;
+        for (int i = 0; i < win.kh; i++)
+          for (int j = 0; j < win.kw; j++) {
+            int y = oy * win.sh - win.ph + i * win.dh, xx = ox * win.sw - win.pw + j * win.dw;
+            if (y < 0 || y >= h || xx < 0 || xx >= w) continue;
+            int64_t q = ((int64_t)p * h + y) * w + xx;
+            if (arg < 0 || X[q] > X[arg]) arg = q;
+            rsp[o] += X[q];
+            rsb[q] += DY[o];
+          }
+        rmp[o] = X[arg];
+        rmb[arg] += DY[o];
+      }
+}
+
+static void pool_cases(void) {
+  pool_case("pool 2x2", 6, 8, 8, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0);
+  pool_case("pool 3x3 s2 pad overlap", 4, 9, 7, (dn_window){3, 3, 2, 2, 1, 1, 1, 1, 1}, 1, 0);
+  pool_case("pool 3x2 s1 dilated", 2, 7, 8, (dn_window){3, 2, 1, 1, 1, 0, 2, 2, 1}, 0, 0);
+  pool_case("pool odd tail", 2, 7, 7, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0);
+  pool_case("pool1d", 6, 1, 11, (dn_window){1, 3, 1, 2, 0, 1, 1, 1, 1}, 1, 1);
+}
+
+/* --- reductions, expand, normalizers ------------------------------------------------------- */
+
+static void reduce_case(const char *name, dn_shape s, uint32_t axes) {
+  dn_node *x = leaf(s, 1, 0);
+  dn_node *rs = dn_ir_reduce(G, DN_OP_REDUCE_SUM, x, axes, L0), *rm = dn_ir_reduce(G, DN_OP_REDUCE_MAX, x, axes, L0);
+  double *r1 = add_case(dn_fmt("%s sum", name), rs), *r2 = add_case(dn_fmt("%s max", name), rm);
+  int64_t mi[DN_MAX_RANK];
+  for (int64_t i = 0; i < count(rm); i++) r2[i] = -INFINITY;
+  for (int64_t i = 0; i < count(x); i++) {
+    unravel(i, s, mi);
+    for (int a = 0; a < s.rank; a++)
+      if (axes & (1u << a)) mi[a] = 0;
+    int64_t o = ravel(mi, rs->shape);
+    r1[o] += data(x)[i];
+    r2[o] = fmax(r2[o], data(x)[i]);
+  }
+  dn_node *e = dn_ir_expand(G, rs, s, L0);
+  double *re = add_case(dn_fmt("%s expand", name), e);
+  for (int64_t i = 0; i < count(e); i++) {
+    unravel(i, s, mi);
+    for (int a = 0; a < s.rank; a++)
+      if (axes & (1u << a)) mi[a] = 0;
+    re[i] = r1[ravel(mi, rs->shape)];
+  }
+  rs->aux = r1;  /* the expand case reads the reduced values as its input */
+}
+
+static void softmax_case(const char *name, dn_shape s, int axis) {
+  dn_node *x = leaf(s, 0, 0);
+  for (int64_t i = 0; i < count(x); i++) data(x)[i] *= 30;  /* large logits: stability */
+  dn_node *sm = dn_ir_axis_op(G, DN_OP_SOFTMAX, x, axis, L0), *ls = dn_ir_axis_op(G, DN_OP_LOG_SOFTMAX, x, axis, L0);
+  dn_node *le = dn_ir_axis_op(G, DN_OP_LOGSUMEXP, x, axis, L0);
+  double *r1 = add_case(dn_fmt("%s softmax", name), sm), *r2 = add_case(dn_fmt("%s log_softmax", name), ls);
+  double *r3 = add_case(dn_fmt("%s logsumexp", name), le);
+  int64_t mi[DN_MAX_RANK], len = s.dim[axis];
+  for (int64_t i = 0; i < count(le); i++) {
+    unravel(i, le->shape, mi);
+    double m = -INFINITY, z = 0;
+    for (mi[axis] = 0; mi[axis] < len; mi[axis]++) m = fmax(m, data(x)[ravel(mi, s)]);
+    for (mi[axis] = 0; mi[axis] < len; mi[axis]++) z += exp(data(x)[ravel(mi, s)] - m);
+    r3[i] = m + log(z);
+    for (mi[axis] = 0; mi[axis] < len; mi[axis]++) {
+      int64_t j = ravel(mi, s);
+      r1[j] = exp(data(x)[j] - r3[i]);
+      r2[j] = data(x)[j] - r3[i];
+    }
+  }
+}
+
+/* --- class indices ---------------------------------------------------------------------- */
+
+static void class_cases(void) {
+  dn_node *x = F(3, 2, 3, 7), *y = leaf(S(2, 2, 3), 0, 7);
+  dn_node *p = dn_ir_pick(G, x, y, L0);
+  double *r = add_case("pick", p);
+  for (int i = 0; i < 6; i++) {
+    int k = (int)data(y)[i];
+    r[i] = k >= 0 && k < 7 ? data(x)[i * 7 + k] : 0;
+  }
+  dn_node *y2 = leaf(S(2, 3, 4), 0, 5), *oh = dn_ir_onehot(G, y2, 5, L0);
+  r = add_case("onehot", oh);
+  for (int i = 0; i < 12; i++)
+    for (int k = 0; k < 5; k++) r[i * 5 + k] = data(y2)[i] == k;
+  dn_node *w = F(2, 6, 5), *y3 = leaf(S(2, 4, 3), 0, 6), *e = dn_ir_embed(G, w, y3, L0);
+  r = add_case("embed", e);
+  for (int i = 0; i < 12; i++)
+    for (int d = 0; d < 5; d++) {
+      int k = (int)data(y3)[i];
+      r[i * 5 + d] = k >= 0 && k < 6 ? data(w)[k * 5 + d] : 0;
+    }
+  dn_node *dy = F(3, 4, 3, 5), *eb = dn_ir_embed_bwd(G, dy, y3, S(2, 6, 5), L0);
+  r = add_case("embed bwd", eb);
+  for (int i = 0; i < 12; i++) {
+    int k = (int)data(y3)[i];
+    if (k >= 0 && k < 6)
+      for (int d = 0; d < 5; d++) r[k * 5 + d] += data(dy)[i * 5 + d];
+  }
+}
+
+/* --- layout ------------------------------------------------------------------------------- */
+
+static void transpose_case(const char *name, dn_shape s, const int *perm) {
+  dn_node *x = leaf(s, 0, 0), *t = dn_ir_transpose(G, x, perm, L0);
+  double *r = add_case(name, t);
+  int64_t mi[DN_MAX_RANK], mo[DN_MAX_RANK];
+  for (int64_t i = 0; i < count(t); i++) {
+    unravel(i, t->shape, mo);
+    for (int a = 0; a < s.rank; a++) mi[perm[a]] = mo[a];
+    r[i] = data(x)[ravel(mi, s)];
+  }
+}
+
+static void slice_case(const char *name, dn_shape s, int axis, int start, int stop, int cls) {
+  dn_node *x = leaf(s, 0, cls ? 9 : 0), *t = dn_ir_slice(G, x, axis, start, stop, L0);
+  double *r = add_case(name, t);
+  int64_t mi[DN_MAX_RANK];
+  for (int64_t i = 0; i < count(t); i++) {
+    unravel(i, t->shape, mi);
+    mi[axis] += start;
+    r[i] = data(x)[ravel(mi, s)];
+  }
+  if (cls) return;
+  dn_node *u = dn_ir_unslice(G, t, axis, start, s, L0);
+  double *ru = add_case(dn_fmt("%s unslice", name), u);
+  t->aux = r;
+  for (int64_t i = 0; i < count(u); i++) {
+    unravel(i, s, mi);
+    ru[i] = mi[axis] >= start && mi[axis] < stop ? data(x)[i] : 0;
+  }
+}
+
+static void concat_case(const char *name, int axis) {
+  dn_node *xs[3] = {F(3, 2, 3, 4), NULL, NULL};
+  dn_shape s1 = xs[0]->shape, s2 = xs[0]->shape;
+  s1.dim[axis] = 2, s2.dim[axis] = 1;
+  xs[1] = leaf(s1, 0, 0), xs[2] = leaf(s2, 0, 0);
+  dn_node *t = dn_ir_concat(G, 3, xs, axis, L0);
+  double *r = add_case(name, t);
+  int64_t mi[DN_MAX_RANK];
+  for (int64_t i = 0; i < count(t); i++) {
+    unravel(i, t->shape, mi);
+    int k = 0;
+    while (mi[axis] >= xs[k]->shape.dim[axis]) mi[axis] -= xs[k++]->shape.dim[axis];
+    r[i] = data(xs[k])[ravel(mi, xs[k]->shape)];
+  }
+}
+
+static void layout_cases(void) {
+  transpose_case("transpose 2d", S(2, 5, 7), (int[]){1, 0});
+  transpose_case("transpose 4d", S(4, 2, 3, 4, 5), (int[]){0, 2, 3, 1});
+  transpose_case("transpose 3d rev", S(3, 3, 1, 6), (int[]){2, 1, 0});
+  slice_case("slice axis 1", S(3, 2, 7, 3), 1, 2, 5, 0);
+  slice_case("slice axis 0", S(2, 6, 4), 0, 1, 6, 0);
+  slice_case("slice last", S(3, 2, 3, 8), 2, 3, 4, 0);
+  slice_case("slice class", S(2, 4, 6), 1, 1, 3, 1);
+  concat_case("concat axis 1", 1);
+  concat_case("concat axis 2", 2);
+  concat_case("concat axis 0", 0);
+}
+
+static void build_cases(void) {
+  if (G) return;
+  G = dn_graph_new("t", 2, DN_MODE_TRAIN);
+  gemm_cases();
+  conv_cases();
+  pool_cases();
+  reduce_case("reduce last", S(3, 2, 3, 5), 4u);
+  reduce_case("reduce first", S(3, 4, 3, 5), 1u);
+  reduce_case("reduce middle", S(4, 2, 3, 4, 5), 2u | 4u);
+  reduce_case("reduce mixed", S(4, 2, 3, 4, 5), 1u | 4u);
+  reduce_case("reduce all", S(3, 3, 4, 2), 7u);
+  softmax_case("sm last", S(2, 4, 9), 1);
+  softmax_case("sm middle", S(3, 2, 5, 3), 1);
+  softmax_case("sm first", S(2, 6, 4), 0);
+  class_cases();
+  layout_cases();
+}
+
+/* --- compile and run --------------------------------------------------------------------- */
+
+typedef void (*kfn)(void *out, void *const *in);
+
+typedef struct config {
+  const char *real;   /* element type */
+  const char *flags;  /* cc flags */
+  int threads;        /* ctx->threads */
+  int blas;           /* ctx->blas */
+} config;
+
+static const char *cexpr(const dn_cg_ctx *ctx, const dn_node *n, int i, int is_out) {
+  const char *t = n->dtype == DN_I32 ? "int32_t" : ctx->real;
+  return is_out ? dn_fmt("((%s *)dk_out)", t) : dn_fmt("((const %s *)dk_in[%d])", t, i);
+}
+
+/* Writes all kernels of one configuration to a C file and loads it; returns the handle. */
+static void *build(const config *cf, char *dir) {
+  dn_cg_ctx ctx = {cf->real, "t", cf->blas, cf->threads, 2, 0};
+  dn_buf body = {0}, file = {0};
+  for (int i = 0; i < ncases; i++) {
+    const dn_node *n = cases[i].node;
+    const char *in[8];
+    for (int j = 0; j < n->nin; j++) in[j] = cexpr(&ctx, n->in[j], j, 0);
+    dn_buf_printf(&body, "void k%d(void *dk_out, void *const *dk_in) {\n", i);
+    ck_assert_msg(dn_cg_kernel(&body, &ctx, n, cexpr(&ctx, n, 0, 1), in) == 0, "%s: not emitted", cases[i].name);
+    dn_buf_printf(&body, "  (void)dk_in;\n}\n");
+  }
+  dn_buf_printf(&file, "#include <stdint.h>\n");
+  dn_cg_helpers(&file, &ctx);
+  for (int i = 0; i < ncases; i++) dn_buf_printf(&file, "void k%d(void *dk_out, void *const *dk_in);\n", i);
+  dn_buf_append(&file, body.s, body.n);
+  char *src = dn_fmt("%s/k.c", dir), *so = dn_fmt("%s/k.so", dir);
+  FILE *f = fopen(src, "w");
+  ck_assert_ptr_nonnull(f);
+  fwrite(file.s, 1, file.n, f);
+  fclose(f);
+  const char *extra = getenv("DNK_CFLAGS");  /* e.g. sanitizers, when the test itself is built with them */
+  char *cmd = dn_fmt("cc -std=c99 -Wall -Wextra -pedantic -Werror -shared -fPIC -o %s %s %s %s -lm", so, src, cf->flags,
+                     extra ? extra : "");
+  ck_assert_msg(system(cmd) == 0, "compile failed: %s", cmd);
+  void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+  ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
+  dn_buf_free(&body);
+  dn_buf_free(&file);
+  return h;
+}
+
+/* Converts data to the element type: f32 nodes to real, class nodes to int32. */
+static void *to_c(const dn_node *n, int dbl) {
+  int64_t k = count(n);
+  if (n->dtype == DN_I32) {
+    int32_t *p = malloc(sizeof *p * (size_t)k);
+    for (int64_t i = 0; i < k; i++) p[i] = (int32_t)data(n)[i];
+    return p;
+  }
+  if (dbl) {
+    double *p = malloc(sizeof *p * (size_t)k);
+    memcpy(p, data(n), sizeof *p * (size_t)k);
+    return p;
+  }
+  float *p = malloc(sizeof *p * (size_t)k);
+  for (int64_t i = 0; i < k; i++) p[i] = (float)data(n)[i];
+  return p;
+}
+
+static double at(const dn_node *n, const void *p, int64_t i, int dbl) {
+  if (n->dtype == DN_I32) return ((const int32_t *)p)[i];
+  return dbl ? ((const double *)p)[i] : ((const float *)p)[i];
+}
+
+static void run_case(void *h, int i, int dbl) {
+  const kcase *kc = &cases[i];
+  const dn_node *n = kc->node;
+  kfn fn;
+  void *in[8];
+  *(void **)&fn = dlsym(h, dn_fmt("k%d", i));
+  ck_assert_ptr_nonnull(*(void **)&fn);
+  for (int j = 0; j < n->nin; j++) in[j] = to_c(n->in[j], dbl);
+  size_t esz = n->dtype == DN_I32 ? 4 : dbl ? 8 : 4;
+  void *out = malloc(esz * (size_t)count(n));
+  memset(out, 0x7f, esz * (size_t)count(n));  /* huge values / NaN: every element must be written */
+  fn(out, in);
+  double tol = dbl ? 1e-10 : 2e-5;
+  for (int64_t e = 0; e < count(n); e++) {
+    double got = at(n, out, e, dbl), want = kc->ref[e];
+    ck_assert_msg(fabs(got - want) <= tol * (1 + fabs(want)), "%s [%s]: element %lld = %.9g, want %.9g", kc->name,
+                  dbl ? "double" : "float", (long long)e, got, want);
+  }
+  for (int j = 0; j < n->nin; j++) free(in[j]);
+  free(out);
+}
+
+static void run_config(const config *cf) {
+  char dir[] = "/tmp/dnk_testXXXXXX";
+  build_cases();
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  void *h = build(cf, dir);
+  for (int i = 0; i < ncases; i++) run_case(h, i, strcmp(cf->real, "double") == 0);
+  if (cf->threads <= 1) dlclose(h);  /* unloading libgomp under its idle workers would crash */
+  if (!getenv("DNK_KEEP")) {
+    unlink(dn_fmt("%s/k.c", dir));
+    unlink(dn_fmt("%s/k.so", dir));
+    rmdir(dir);
+  }
+}
+
+START_TEST(test_float_portable) { run_config(&(config){"float", "-O1", 1, 0}); }
+END_TEST
+
+START_TEST(test_float_native) { run_config(&(config){"float", "-O2 -march=native", 1, 0}); }
+END_TEST
+
+START_TEST(test_float_avx2) { run_config(&(config){"float", "-O1 -mavx2 -mfma", 1, 0}); }
+END_TEST
+
+START_TEST(test_double_avx2) { run_config(&(config){"double", "-O1 -mavx2 -mfma", 1, 0}); }
+END_TEST
+
+START_TEST(test_double_native) { run_config(&(config){"double", "-O2 -march=native", 1, 0}); }
+END_TEST
+
+START_TEST(test_float_openmp) { run_config(&(config){"float", "-O1 -fopenmp", 3, 0}); }
+END_TEST
+
+#ifdef DNNCC_CBLAS_INCLUDE
+START_TEST(test_float_blas) {
+  run_config(&(config){"float", dn_fmt("-O1 -I%s -lopenblas", DNNCC_CBLAS_INCLUDE), 1, 1});
+}
+END_TEST
+#endif
+
+/* Ops that are not kernels are refused with 1 and print nothing. */
+START_TEST(test_not_mine) {
+  dn_graph *g = dn_graph_new("t", 1, DN_MODE_INFER);
+  dn_node *x = dn_node_add(g, DN_OP_INPUT, 0, NULL, S(1, 4), L0), *r = dn_ir_unary(g, DN_OP_RELU, x, L0);
+  dn_cg_ctx ctx = {"float", "t", 0, 1, 2, 0};
+  dn_buf b = {0};
+  const char *in[1] = {"x"};
+  ck_assert_int_eq(dn_cg_kernel(&b, &ctx, r, "o", in), 1);
+  ck_assert_int_eq(dn_cg_kernel(&b, &ctx, x, "o", in), 1);
+  ck_assert_uint_eq(b.n, 0);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("kernels");
+  TCase *tc = tcase_create("kernels");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_not_mine);
+  tcase_add_test(tc, test_float_portable);
+  tcase_add_test(tc, test_float_native);
+  tcase_add_test(tc, test_double_native);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    tcase_add_test(tc, test_float_avx2);
+    tcase_add_test(tc, test_double_avx2);
+  }
+  tcase_add_test(tc, test_float_openmp);
+#ifdef DNNCC_CBLAS_INCLUDE
+  if (access(DNNCC_CBLAS_INCLUDE "/cblas.h", R_OK) == 0) tcase_add_test(tc, test_float_blas);
+#endif
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
