@@ -131,20 +131,24 @@ static void tables(const dn_em *em, dn_buf *c) {
 
 /* --- P_init ---------------------------------------------------------------------- */
 
-static const char init_helpers[] =
+static const char rng_helpers[] =
     "static uint64_t @sm64(uint64_t *s) {\n"
     "  uint64_t z = (*s += 0x9E3779B97F4A7C15u);\n"
     "  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
     "  return z ^ (z >> 31);\n}\n"
-    "static double @unif(uint64_t *s) { return (double)(@sm64(s) >> 11) * (1.0 / 9007199254740992.0); }\n"
+    "static double @unif(uint64_t *s) { return (double)(@sm64(s) >> 11) * (1.0 / 9007199254740992.0); }\n";
+static const char uniform_helper[] =
+    "static void @fill_uniform(REAL *w, long n, double lo, double hi, uint64_t *s) {\n"
+    "  long i;\n  for (i = 0; i < n; ++i) w[i] = (REAL)(lo + (hi - lo) * @unif(s));\n}\n";
+static const char normal_helper[] =
     "static double @normal(uint64_t *s) {\n"
     "  double u1 = 1.0 - @unif(s), u2 = @unif(s);\n"
     "  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);\n}\n"
-    "static void @fill_uniform(REAL *w, long n, double lo, double hi, uint64_t *s) {\n"
-    "  long i;\n  for (i = 0; i < n; ++i) w[i] = (REAL)(lo + (hi - lo) * @unif(s));\n}\n"
     "static void @fill_normal(REAL *w, long n, double std, uint64_t *s) {\n"
-    "  long i;\n  for (i = 0; i < n; ++i) w[i] = (REAL)(std * @normal(s));\n}\n"
-    "static void @fill_const(REAL *w, long n, double v) {\n  long i;\n  for (i = 0; i < n; ++i) w[i] = (REAL)v;\n}\n"
+    "  long i;\n  for (i = 0; i < n; ++i) w[i] = (REAL)(std * @normal(s));\n}\n";
+static const char const_helper[] =
+    "static void @fill_const(REAL *w, long n, double v) {\n  long i;\n  for (i = 0; i < n; ++i) w[i] = (REAL)v;\n}\n";
+static const char orthogonal_helper[] =
     "/* Orthogonal init: a normal matrix [rows, cols], whose rows (rows <= cols) or columns are made\n"
     " * orthonormal by modified Gram-Schmidt, times gain. */\n"
     "static void @fill_orthogonal(REAL *w, long rows, long cols, double gain, uint64_t *s) {\n"
@@ -158,7 +162,7 @@ static const char init_helpers[] =
     "    for (j = 0; j < len; ++j) nrm += (double)w[a * vs + j * es] * (double)w[a * vs + j * es];\n"
     "    nrm = nrm > 0 ? 1.0 / sqrt(nrm) : 0;\n"
     "    for (j = 0; j < len; ++j) w[a * vs + j * es] = (REAL)((double)w[a * vs + j * es] * nrm);\n  }\n"
-    "  for (j = 0; j < rows * cols; ++j) w[j] = (REAL)((double)w[j] * gain);\n}\n\n";
+    "  for (j = 0; j < rows * cols; ++j) w[j] = (REAL)((double)w[j] * gain);\n}\n";
 
 /* fan_in / fan_out as PyTorch computes them, unless the parameter carries its own. */
 static void fans(const dn_param *p, double *fi, double *fo) {
@@ -197,11 +201,21 @@ static void init_param(const dn_em *em, dn_buf *c, int i) {
 }
 
 static void init_fn(const dn_em *em, dn_buf *c) {
-  tmpl(em, c, init_helpers);
-  tmpl(em, c, "void @init(void *state, uint64_t seed) {\n  char *st = (char *)state;\n  uint64_t s;\n");
+  dn_buf body = {0};
+  for (int i = 0; i < em->params.n && !em->embed; i++) init_param(em, &body, i);
+  const char *t = body.s ? body.s : "";
+  int orth = strstr(t, "_fill_orthogonal(") != NULL, nrm = orth || strstr(t, "_fill_normal(");
+  int uni = strstr(t, "_fill_uniform(") != NULL;
+  if (nrm || uni) tmpl(em, c, rng_helpers);
+  if (uni) tmpl(em, c, uniform_helper);
+  if (nrm) tmpl(em, c, normal_helper);
+  if (strstr(t, "_fill_const(")) tmpl(em, c, const_helper);
+  if (orth) tmpl(em, c, orthogonal_helper);
+  tmpl(em, c, "\nvoid @init(void *state, uint64_t seed) {\n  char *st = (char *)state;\n  uint64_t s;\n");
   dn_buf_printf(c, "  memset(st, 0, %zu);\n  *(uint64_t *)(st + %zu) = seed;\n", state_bytes(em), em->step_off + 8);
-  for (int i = 0; i < em->params.n && !em->embed; i++) init_param(em, c, i);
+  if (body.n) dn_buf_append(c, body.s, body.n);
   dn_buf_printf(c, "  (void)s;\n}\n\n");
+  dn_buf_free(&body);
 }
 
 /* --- P_load / P_save ----------------------------------------------------------------- */
@@ -371,4 +385,115 @@ void dn_em_api_defs(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *c) {
   typed_defs(em, infer, train, c);
 }
 
-void dn_em_main(dn_em *em, dn_graph *infer, dn_buf *c) { (void)em, (void)infer, (void)c; }
+/* --- main() --------------------------------------------------------------------------- */
+
+static const char main_src[] =
+    "/* .npy input: the exact shape, <f4/<f8 (float) or <i4/<i8 (class, checked against K). */\n"
+    "static int @npy_read(const char *path, int is_class, long long classes, const long long *shape, int rank, void *dst) {\n"
+    "  FILE *f = fopen(path, \"rb\");\n  unsigned char pre[12];\n  char *h = NULL, descr[8] = \"\", *p;\n"
+    "  unsigned long hl;\n  long size, start;\n  long long n = 1, got[9], i, v;\n  int k, nr = 0, isz, ok = 0;\n"
+    "  if (!f) { fprintf(stderr, \"%s: cannot open\\n\", path); return -1; }\n"
+    "  if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 12 || fseek(f, 0, SEEK_SET) || fread(pre, 1, 12, f) != 12 ||\n"
+    "      memcmp(pre, \"\\x93NUMPY\", 6) || pre[6] < 1 || pre[6] > 3) goto bad;\n"
+    "  hl = pre[6] == 1 ? (unsigned long)(pre[8] | pre[9] << 8) : (unsigned long)pre[8] | (unsigned long)pre[9] << 8 | (unsigned long)pre[10] << 16 | (unsigned long)pre[11] << 24;\n"
+    "  start = (pre[6] == 1 ? 10 : 12) + (long)hl;\n"
+    "  if (hl > 1000000 || start > size || !(h = (char *)calloc(hl + 1, 1)) || fseek(f, pre[6] == 1 ? 10 : 12, SEEK_SET) || fread(h, 1, hl, f) != hl) goto bad;\n"
+    "  if (!(p = strstr(h, \"'descr'\")) || !(p = strchr(p + 7, '\\'')) || sscanf(p + 1, \"%7[^']\", descr) != 1) goto bad;\n"
+    "  if (!(p = strstr(h, \"'fortran_order'\")) || !strstr(p, \"False\")) goto bad;\n"
+    "  if (!(p = strstr(h, \"'shape'\")) || !(p = strchr(p, '('))) goto bad;\n"
+    "  for (++p;;) {\n    while (*p == ' ' || *p == ',') ++p;\n    if (*p == ')') break;\n"
+    "    if (*p < '0' || *p > '9' || nr >= 8) goto bad;\n    got[nr++] = strtoll(p, &p, 10);\n  }\n"
+    "  if (nr != rank) goto shape;\n  for (k = 0; k < rank; ++k) { if (got[k] != shape[k]) goto shape; n *= shape[k]; }\n"
+    "  isz = descr[2] == '8' ? 8 : 4;\n"
+    "  if (is_class ? strcmp(descr, \"<i4\") && strcmp(descr, \"<i8\") : strcmp(descr, \"<f4\") && strcmp(descr, \"<f8\")) {\n"
+    "    fprintf(stderr, \"%s: dtype %s not accepted (%s)\\n\", path, descr, is_class ? \"<i4 or <i8\" : \"<f4 or <f8\");\n    goto out;\n  }\n"
+    "  if ((long long)(size - start) < n * isz) { fprintf(stderr, \"%s: truncated data\\n\", path); goto out; }\n"
+    "  if (fseek(f, start, SEEK_SET)) goto bad;\n"
+    "  for (i = 0; i < n; ++i) {\n    unsigned char b[8];\n    if (fread(b, 1, (size_t)isz, f) != (size_t)isz) goto bad;\n"
+    "    if (descr[1] == 'f') {\n      double d;\n      if (isz == 4) { float x; memcpy(&x, b, 4); d = x; } else memcpy(&d, b, 8);\n"
+    "      ((REAL *)dst)[i] = (REAL)d;\n    } else {\n"
+    "      if (isz == 4) { int32_t x; memcpy(&x, b, 4); v = x; } else { int64_t x; memcpy(&x, b, 8); v = x; }\n"
+    "      if (v < 0 || v >= classes) { fprintf(stderr, \"%s: label %lld outside [0, %lld)\\n\", path, v, classes); goto out; }\n"
+    "      ((int32_t *)dst)[i] = (int32_t)v;\n    }\n  }\n  ok = 1;\n  goto out;\n"
+    "shape:\n  fprintf(stderr, \"%s: wrong shape (need\", path);\n  for (k = 0; k < rank; ++k) fprintf(stderr, \" %lld\", shape[k]);\n"
+    "  fprintf(stderr, \")\\n\");\n  goto out;\n"
+    "bad:\n  fprintf(stderr, \"%s: not a valid little-endian C-order .npy file\\n\", path);\n"
+    "out:\n  free(h);\n  fclose(f);\n  return ok ? 0 : -1;\n}\n\n"
+    "/* .npy output, <f4, written to PATH.tmp then renamed. */\n"
+    "static int @npy_write(const char *path, const long long *shape, int rank, const REAL *src) {\n"
+    "  char h[256], *tmp;\n  size_t len, pl = strlen(path);\n  long long n = 1, i;\n  int k, ok;\n  FILE *f;\n"
+    "  len = (size_t)sprintf(h, \"{'descr': '<f4', 'fortran_order': False, 'shape': (\");\n"
+    "  for (k = 0; k < rank; ++k) { len += (size_t)sprintf(h + len, \"%lld, \", shape[k]); n *= shape[k]; }\n"
+    "  len += (size_t)sprintf(h + len, \"), }\");\n  while ((10 + len + 1) % 64) h[len++] = ' ';\n  h[len++] = '\\n';\n"
+    "  if (!(tmp = (char *)malloc(pl + 5))) return -1;\n  memcpy(tmp, path, pl);\n  memcpy(tmp + pl, \".tmp\", 5);\n"
+    "  if (!(f = fopen(tmp, \"wb\"))) { fprintf(stderr, \"%s: cannot create\\n\", tmp); free(tmp); return -1; }\n"
+    "  ok = fwrite(\"\\x93NUMPY\\x01\\x00\", 1, 8, f) == 8 && fputc((int)(len & 255), f) != EOF && fputc((int)(len >> 8), f) != EOF &&\n"
+    "       fwrite(h, 1, len, f) == len;\n"
+    "  for (i = 0; ok && i < n; ++i) { float x = (float)src[i]; ok = fwrite(&x, 4, 1, f) == 1; }\n"
+    "  if (fclose(f) != 0) ok = 0;\n"
+    "  if (!ok || rename(tmp, path)) { fprintf(stderr, \"%s: cannot write\\n\", path); remove(tmp); free(tmp); return -1; }\n"
+    "  free(tmp);\n  return 0;\n}\n\n";
+
+/* The shape table of main(): `static const long long NAME[] = {...};`. */
+static void shape_arr(dn_buf *c, const char *name, dn_shape s) {
+  dn_buf_printf(c, "  static const long long %s[] = {", name);
+  for (int k = 0; k < s.rank; k++) dn_buf_printf(c, "%lld, ", (long long)s.dim[k]);
+  dn_buf_printf(c, "0};\n");
+}
+
+void dn_em_main(dn_em *em, dn_graph *infer, dn_buf *c) {
+  tmpl(em, c, main_src);
+  int ni = 0, no = infer->outputs.n;
+  for (int i = 0; i < infer->inputs.n; i++) ni += ((dn_input *)infer->inputs.v[i])->for_inference;
+  dn_buf_printf(c, "/* usage: PROG [--weights W.safetensors] [--seed S] INPUT.npy... OUTPUT.npy...\n"
+                   " * inputs: the inference inputs in declaration order; outputs likewise. */\nint main(int argc, char **argv) {\n");
+  dn_buf_printf(c, "  void *in[%d], *out[%d];\n  const char *weights = NULL;\n  unsigned long long seed = 1;\n"
+                   "  int a = 1, i, rc = 0;\n  void *state;\n", ni + 1, no + 1);
+  for (int i = 0, k = 0; i < infer->inputs.n; i++) {
+    dn_input *in = infer->inputs.v[i];
+    if (!in->for_inference) continue;
+    dn_shape full = in->sample;
+    full.rank = in->sample.rank + 1;
+    full.dim[0] = infer->batch;
+    for (int d = 0; d < in->sample.rank; d++) full.dim[d + 1] = in->sample.dim[d];
+    shape_arr(c, dn_fmt("ishape%d", k), full);
+    dn_buf_printf(c, "  in[%d] = malloc(%lld * sizeof(%s));\n", k, (long long)(dn_shape_count(in->sample) * infer->batch),
+                  in->is_class ? "int32_t" : em->real);
+    k++;
+  }
+  for (int i = 0; i < no; i++) {
+    dn_node *n = ((dn_output *)infer->outputs.v[i])->node;
+    shape_arr(c, dn_fmt("oshape%d", i), n->shape);
+    dn_buf_printf(c, "  out[%d] = malloc(%lld * sizeof(%s));\n", i, (long long)dn_shape_count(n->shape), em->real);
+  }
+  dn_buf_printf(c, "  if (argc == 2 && !strcmp(argv[1], \"--inputs\")) { /* one line per input: name, kind, classes, full shape */\n");
+  for (int i = 0; i < infer->inputs.n; i++) {
+    dn_input *in = infer->inputs.v[i];
+    if (!in->for_inference) continue;
+    dn_buf_printf(c, "    puts(\"%s %s %lld %lld", in->name, in->is_class ? "class" : "float", (long long)in->classes, (long long)infer->batch);
+    for (int k = 0; k < in->sample.rank; k++) dn_buf_printf(c, " %lld", (long long)in->sample.dim[k]);
+    dn_buf_printf(c, "\");\n");
+  }
+  dn_buf_printf(c, "    return 0;\n  }\n");
+  dn_buf_printf(c, "  for (; a + 1 < argc && argv[a][0] == '-' && argv[a][1] == '-'; a += 2) {\n"
+                   "    if (!strcmp(argv[a], \"--weights\")) weights = argv[a + 1];\n"
+                   "    else if (!strcmp(argv[a], \"--seed\")) seed = strtoull(argv[a + 1], NULL, 10);\n    else break;\n  }\n");
+  dn_buf_printf(c, "  if (argc - a != %d) {\n    fprintf(stderr, \"usage: %%s [--weights W.safetensors] [--seed S]%s%s\\n\", argv[0]);\n    return 2;\n  }\n",
+                ni + no, ni ? " INPUT.npy x" : "", dn_fmt("%d OUTPUT.npy x%d", ni, no));
+  dn_buf_printf(c, "  state = malloc(%s_STATE_BYTES);\n  for (i = 0; i < %d; ++i) if (!in[i]) rc = 1;\n  for (i = 0; i < %d; ++i) if (!out[i]) rc = 1;\n"
+                   "  if (!state) rc = 1;\n  if (!rc) %s_init(state, seed);\n  if (!rc && weights && %s_load(state, weights)) rc = 1;\n", em->P, ni, no, em->P, em->P);
+  for (int i = 0, k = 0; i < infer->inputs.n; i++) {
+    dn_input *in = infer->inputs.v[i];
+    if (!in->for_inference) continue;
+    dn_buf_printf(c, "  if (!rc && %s_npy_read(argv[a + %d], %d, %lld, ishape%d, %d, in[%d])) rc = 1;\n", em->P, k, in->is_class,
+                  (long long)in->classes, k, in->sample.rank + 1, k);
+    k++;
+  }
+  dn_buf_printf(c, "  if (!rc) %s_forward_v(state, in, out);\n", em->P);
+  for (int i = 0; i < no; i++) {
+    dn_node *n = ((dn_output *)infer->outputs.v[i])->node;
+    dn_buf_printf(c, "  if (!rc && %s_npy_write(argv[a + %d], oshape%d, %d, (const %s *)out[%d])) rc = 1;\n", em->P, ni + i, i,
+                  n->shape.rank, em->real, i);
+  }
+  dn_buf_printf(c, "  for (i = 0; i < %d; ++i) free(in[i]);\n  for (i = 0; i < %d; ++i) free(out[i]);\n  free(state);\n  return rc;\n}\n", ni, no);
+}

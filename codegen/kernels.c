@@ -75,7 +75,9 @@ static void dk_maxpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const 
   dk_pool_head(c, ctx, &p);
   dn_buf_printf(c, "        %s dk_m = 0;\n        int dk_any = 0;\n", ctx->real);
   dk_pool_window(c, &p);
-  dn_buf_printf(c, "            if (!dk_any || (%s)[dk_q] > dk_m) dk_m = (%s)[dk_q], dk_any = 1;\n", in[0], in[0]);
+  dn_buf_printf(c, "            if (!dk_any || (%s)[dk_q] > dk_m || (dk_m == dk_m && (%s)[dk_q] != (%s)[dk_q]))\n", in[0], in[0],
+                in[0]);
+  dn_buf_printf(c, "              dk_m = (%s)[dk_q], dk_any = 1;  /* the first NaN wins, as max does */\n", in[0]);
   dn_buf_printf(c, "          }\n        (%s)[dk_o] = dk_m;\n      }\n  }\n", out);
 }
 
@@ -86,7 +88,9 @@ static void dk_maxpool_bwd(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, co
   dk_pool_head(c, ctx, &p);  /* planes are disjoint: overlapping windows stay in one thread */
   dn_buf_printf(c, "        %s dk_m = 0;\n        long dk_arg = -1;\n", ctx->real);
   dk_pool_window(c, &p);
-  dn_buf_printf(c, "            if (dk_arg < 0 || (%s)[dk_q] > dk_m) dk_m = (%s)[dk_q], dk_arg = dk_q;\n", in[0], in[0]);
+  dn_buf_printf(c, "            if (dk_arg < 0 || (%s)[dk_q] > dk_m || (dk_m == dk_m && (%s)[dk_q] != (%s)[dk_q]))\n", in[0],
+                in[0], in[0]);
+  dn_buf_printf(c, "              dk_m = (%s)[dk_q], dk_arg = dk_q;\n", in[0]);
   dn_buf_printf(c, "          }\n        if (dk_arg >= 0) (%s)[dk_arg] += (%s)[dk_o];\n      }\n  }\n", out, in[1]);
 }
 
@@ -144,7 +148,7 @@ static void dk_nest_open(dn_buf *c, const dk_nest *t) {
   dn_buf_printf(c, "  long dk_i[%d], dk_ia, dk_ib;\n", t->rank > 0 ? t->rank : 1);
   for (int i = 0; i < t->rank; i++)
     dn_buf_printf(c, "  for (dk_i[%d] = 0; dk_i[%d] < %lld; ++dk_i[%d])\n", i, i, (long long)t->dim[i], i);
-  dn_buf_printf(c, "  {\n    dk_ia = 0");
+  dn_buf_printf(c, "  {\n%s    dk_ia = 0", t->rank ? "" : "    (void)dk_i;\n");
   for (int i = 0; i < t->rank; i++)
     if (t->sa[i]) dn_buf_printf(c, " + dk_i[%d] * %lld", i, (long long)t->sa[i]);
   dn_buf_printf(c, ";\n    dk_ib = 0");

@@ -8,7 +8,7 @@
  * packed from x row by row, in runs along output rows, never materialized):
  *   conv2d        y_n,g = W_g [Fg, R] @ im2col(x_n,g) [R, OH*OW]          (B packed from x)
  *   conv bwd data dx_n,g += col2im(W_g^T [R, Fg] @ dy_n,g [Fg, OH*OW])    (C scattered)
- *   conv bwd w    dw_g^T = sum_n im2col(x_n,g) [R, OH*OW] @ dy_n,g^T     (A packed from x)
+ *   conv bwd w    dw_g = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T       (B packed from x)
  * with R = C/g * kh * kw. 1x1 stride-1 unpadded convolutions use dense views (plain GEMM).
  * With ctx->blas (float), plain GEMM nodes call cblas_sgemm instead.
  */
@@ -25,7 +25,7 @@ static const char dnk_views_text[] =
   "#define DNK_NC 128\n"
   "/* Geometry of an implicit im2col matrix: rows (c, ki, kj), columns (oy, ox). */\n"
   "typedef struct dnk_geom { long c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow; } dnk_geom;\n"
-  "/* GEMM operand: kind 0 dense p[r * rs + c * cs]; 1 im2col of p. */\n"
+  "/* GEMM operand: kind 0 dense p[r * rs + c * cs]; 1 im2col of p; 2 its transpose (B only). */\n"
   "typedef struct dnk_view { const dnk_real *p; long rs, cs; int kind; dnk_geom g; } dnk_view;\n"
   "/* GEMM result: kind 0 dense p[r * ld + c * cs]; 1 col2im scatter-add into p. */\n"
   "typedef struct dnk_outv { dnk_real *p; long ld, cs; int kind; dnk_geom g; } dnk_outv;\n"
@@ -130,6 +130,10 @@ static const char dnk_pack_text[] =
   "        dnk_im2col_row(B, pc + p, jc + j0, nr, q + p * DNK_NR, 1);\n"
   "        for (j = nr; j < DNK_NR; ++j) q[p * DNK_NR + j] = 0;\n"
   "      }\n"
+  "    } else if (B->kind == 2) {\n"
+  "      for (j = 0; j < DNK_NR; ++j)\n"
+  "        if (j < nr) dnk_im2col_row(B, jc + j0 + j, pc, kc, q + j, DNK_NR);\n"
+  "        else for (p = 0; p < kc; ++p) q[p * DNK_NR + j] = 0;\n"
   "    } else if (B->cs == 1 && nr == DNK_NR) {\n"
   "      for (p = 0; p < kc; ++p) {\n"
   "        const dnk_real *s = B->p + (pc + p) * B->rs + jc + j0;\n"
@@ -155,34 +159,100 @@ static const char dnk_pack_text[] =
   "  }\n"
   "}\n";
 
-static const char dnk_driver_text[] =
-  "/* C (+)= A [M, K] @ B [K, N] through the views; par: split column blocks over threads\n"
-  " * (never for col2im results, whose blocks overlap). */\n"
-  "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par) {\n"
+static const char dnk_small_text[] =
+  "/* Few-row products (M <= 4, dense operands: batch-1 layers): no packing; C rows are\n"
+  " * built by axpy over B's rows when they are contiguous, else by dot products along K. */\n"
+  "static void dnk_gemm_small(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par) {\n"
   "  long jc;\n"
   "  (void)par;\n"
   "%s"
-  "  for (jc = 0; jc < N; jc += DNK_NC) {\n"
+  "  for (jc = 0; jc < N; jc += 512) {\n"
+  "    long nc = N - jc < 512 ? N - jc : 512, i, j, p;\n"
+  "    for (i = 0; i < M && !acc; ++i)\n"
+  "      for (j = 0; j < nc; ++j) C->p[i * C->ld + jc + j] = 0;\n"
+  "    if (B->cs == 1) {\n"
+  "      for (p = 0; p < K; ++p)\n"
+  "        for (i = 0; i < M; ++i)\n"
+  "          dnk_axpy(nc, A->p[i * A->rs + p * A->cs], B->p + p * B->rs + jc, C->p + i * C->ld + jc);\n"
+  "      continue;\n"
+  "    }\n"
+  "    for (i = 0; i < M; ++i)\n"
+  "      for (j = 0; j < nc; ++j) {\n"
+  "        const dnk_real *a = A->p + i * A->rs, *b = B->p + (jc + j) * B->cs;\n"
+  "        dnk_real tot = 0;\n"
+  "        if (A->cs == 1 && B->rs == 1) tot = dnk_dot(K, a, b);\n"
+  "        else for (p = 0; p < K; ++p) tot += a[p * A->cs] * b[p * B->rs];\n"
+  "        C->p[i * C->ld + jc + j] += tot;\n"
+  "      }\n"
+  "  }\n"
+  "}\n";
+
+static const char dnk_driver_text[] =
+  "/* C (+)= A [M, K] @ B [K, N] through the views, in DNK_MC x DNK_NC tiles of C (each packs\n"
+  " * its own panels, so tiles are independent); par: spread the tiles over threads (never\n"
+  " * for col2im results, whose tiles overlap). */\n"
+  "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par) {\n"
+  "  long ni = (M + DNK_MC - 1) / DNK_MC, nt = ni * ((N + DNK_NC - 1) / DNK_NC), tile;\n"
+  "  (void)par;\n"
+  "  if (M <= 4 && A->kind == 0 && B->kind == 0 && C->kind == 0 && C->cs == 1) {\n"
+  "    dnk_gemm_small(M, N, K, A, B, C, acc, par);\n"
+  "    return;\n"
+  "  }\n"
+  "%s"
+  "  for (tile = 0; tile < nt; ++tile) {\n"
   "    dnk_real ap[DNK_MC * DNK_KC], bp[DNK_KC * DNK_NC];\n"
-  "    long nc = N - jc < DNK_NC ? N - jc : DNK_NC, pc, ic, jr, ir;\n"
+  "    long jc = tile / ni * DNK_NC, ic = tile %% ni * DNK_MC, pc, jr, ir;\n"
+  "    long nc = N - jc < DNK_NC ? N - jc : DNK_NC, mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
   "    for (pc = 0; pc < K; pc += DNK_KC) {\n"
   "      long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
   "      int a2 = acc || pc > 0 || C->kind == 1;\n"
   "      dnk_pack_b(B, bp, pc, jc, kc, nc);\n"
-  "      for (ic = 0; ic < M; ic += DNK_MC) {\n"
-  "        long mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
-  "        dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
-  "        for (jr = 0; jr < nc; jr += DNK_NR)\n"
-  "          for (ir = 0; ir < mc; ir += DNK_MR) {\n"
-  "            dnk_real t[DNK_MR * DNK_NR];\n"
-  "            dnk_micro(kc, ap + ir * kc, bp + jr * kc, t);\n"
-  "            dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
-  "                      nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
-  "          }\n"
-  "      }\n"
+  "      dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
+  "      for (jr = 0; jr < nc; jr += DNK_NR)\n"
+  "        for (ir = 0; ir < mc; ir += DNK_MR) {\n"
+  "          dnk_real t[DNK_MR * DNK_NR];\n"
+  "          dnk_micro(kc, ap + ir * kc, bp + jr * kc, t);\n"
+  "          dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
+  "                    nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
+  "        }\n"
   "    }\n"
   "  }\n"
   "}\n";
+
+/* Prints dnk_axpy (y += a x) and dnk_dot for one vector ISA: `w` lanes, 2 dot accumulators. */
+static void dnk_vec1(dn_buf *c, const char *vt, const char *pre, const char *sfx, int w, int axpy) {
+  if (axpy) {
+    dn_buf_printf(c, "  %s av = %s_set1_%s(a);\n  for (; j + %d <= n; j += %d)\n", vt, pre, sfx, w, w);
+    dn_buf_printf(c, "    %s_storeu_%s(y + j, %s_fmadd_%s(av, %s_loadu_%s(x + j), %s_loadu_%s(y + j)));\n", pre, sfx, pre, sfx,
+                  pre, sfx, pre, sfx);
+    return;
+  }
+  dn_buf_printf(c, "  %s s0 = %s_setzero_%s(), s1 = %s_setzero_%s();\n  dnk_real l[%d];\n  int q;\n", vt, pre, sfx, pre, sfx, w);
+  dn_buf_printf(c, "  for (; j + %d <= n; j += %d) {\n", 2 * w, 2 * w);
+  dn_buf_printf(c, "    s0 = %s_fmadd_%s(%s_loadu_%s(x + j), %s_loadu_%s(y + j), s0);\n", pre, sfx, pre, sfx, pre, sfx);
+  dn_buf_printf(c, "    s1 = %s_fmadd_%s(%s_loadu_%s(x + j + %d), %s_loadu_%s(y + j + %d), s1);\n  }\n", pre, sfx, pre, sfx, w,
+                pre, sfx, w);
+  dn_buf_printf(c, "  %s_storeu_%s(l, %s_add_%s(s0, s1));\n  for (q = 0; q < %d; ++q) s += l[q];\n", pre, sfx, pre, sfx, w);
+}
+
+/* Prints dnk_axpy and dnk_dot: vector loops for AVX-512 / AVX2+FMA, a scalar tail. */
+static void dnk_vec_text(dn_buf *c, int dbl) {
+  const char *sfx = dbl ? "pd" : "ps";
+  for (int axpy = 1; axpy >= 0; axpy--) {
+    if (axpy)
+      dn_buf_printf(c, "static inline void dnk_axpy(long n, dnk_real a, const dnk_real *restrict x, dnk_real *restrict y) {\n"
+                       "  long j = 0;\n#if defined(__AVX512F__)\n");
+    else
+      dn_buf_printf(c, "static inline dnk_real dnk_dot(long n, const dnk_real *restrict x, const dnk_real *restrict y) {\n"
+                       "  long j = 0;\n  dnk_real s = 0;\n#if defined(__AVX512F__)\n");
+    dnk_vec1(c, dbl ? "__m512d" : "__m512", "_mm512", sfx, dbl ? 8 : 16, axpy);
+    dn_buf_printf(c, "#elif defined(__AVX2__) && defined(__FMA__)\n");
+    dnk_vec1(c, dbl ? "__m256d" : "__m256", "_mm256", sfx, dbl ? 4 : 8, axpy);
+    dn_buf_printf(c, "#endif\n");
+    if (axpy) dn_buf_printf(c, "  for (; j < n; ++j) y[j] += a * x[j];\n}\n");
+    else dn_buf_printf(c, "  for (; j < n; ++j) s += x[j] * y[j];\n  return s;\n}\n");
+  }
+}
 
 /* Prints the vector micro-kernel body: 6 rows x 2 vectors of `vw` lanes each. */
 static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char *sfx, int vw) {
@@ -230,8 +300,9 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   dn_buf_append(c, dnk_views_text, sizeof dnk_views_text - 1);
   dn_buf_append(c, dnk_pack_text, sizeof dnk_pack_text - 1);
   dnk_micro_text(c, dbl);
-  dn_buf_printf(c, dnk_driver_text,
-                ctx->threads > 1 ? "#pragma omp parallel for if(par && N > DNK_NC) schedule(static)\n" : "");
+  dnk_vec_text(c, dbl);
+  dn_buf_printf(c, dnk_small_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && N > 512) schedule(static)\n" : "");
+  dn_buf_printf(c, dnk_driver_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && nt > 1) schedule(static)\n" : "");
 }
 
 /* --- GEMM nodes ------------------------------------------------------------------- */
@@ -355,20 +426,21 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
                 ctx->threads > 1 && k->n == 1 && pw);
 }
 
-/* dw_g^T [R, Fg] = sum_n im2col(x_n,g) [R, OH*OW] @ dy_n,g^T: im2col rows pack as A panels. */
+/* dw_g [Fg, R] = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T: each im2col row becomes one
+ * B panel column, so x is unfolded once per sample. */
 static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow, hw = k->h * k->w;
   dnk_conv_loops(c, ctx, k, 0);
+  dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_y, %lld, 1);\n", in[0], ohw);
   if (dnk_pointwise(k)) {
-    dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_x, %lld, 1);\n", in[1], hw);
+    dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_x, 1, %lld);\n", in[1], hw);
   } else {
-    dn_buf_printf(c, "      dnk_view dk_va = dnk_conv((%s) + dk_x, 1, ", in[1]);
+    dn_buf_printf(c, "      dnk_view dk_vb = dnk_conv((%s) + dk_x, 2, ", in[1]);
     dnk_geo_arg(c, k);
     dn_buf_printf(c, ");\n");
   }
-  dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_y, 1, %lld);\n", in[0], ohw);
-  dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_g * %lld, 1, %lld);\n", out, fg * r, r);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d);\n    }\n  }\n", r, fg, ohw,
+  dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_g * %lld, %lld, 1);\n", out, fg * r, r);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d);\n    }\n  }\n", fg, r, ohw,
                 ctx->threads > 1);
 }
 

@@ -405,7 +405,12 @@ static int dn_train_loop(dn_trainer *t) {
   if (t->best_epoch) dn_params_copy(&t->m, t->best, 1);
   const char *out = dn_out_path(t->o);
   if (out && dn_model_save_weights(&t->m, out)) return 1;
-  dn_eval_result s = dn_feed_evaluate(&t->feed, &t->te, t->test_idx, t->te.n);
+  dn_eval_result s;
+  const dn_epoch_row *last = t->n_rows ? &t->rows[t->n_rows - 1] : NULL;
+  if (last && last->epoch == t->best_epoch)  /* the kept weights are the last evaluated ones */
+    s.loss = last->test_loss, s.acc = last->test_acc;
+  else
+    s = dn_feed_evaluate(&t->feed, &t->te, t->test_idx, t->te.n);
   if (t->n_val && !t->o->quiet) printf("best epoch %lld (validation)\n", (long long)t->best_epoch);
   if (isfinite(s.acc)) printf("test accuracy %.4f\n", s.acc);
   if (isfinite(s.loss)) printf("test loss %.4f\n", s.loss);
@@ -418,7 +423,9 @@ static int dn_train_loop(dn_trainer *t) {
 static int dn_train_setup(dn_trainer *t) {
   const dn_options *o = t->o;
   if (dn_train_settings(o, &t->cfg)) return 1;
+  double t0 = dnrt_now();
   if (dn_build(o, &t->cfg, 1, t->cfg.batch, &t->m)) return 1;
+  double compile_s = dnrt_now() - t0;
   if (!t->m.train_step_v || !t->m.unit.train) return dn_train_fail("%s: the model has no loss to train", o->file);
   if (dn_load_split(o, &t->m, DNRT_TRAIN, &t->tr) || dn_load_split(o, &t->m, DNRT_TEST, &t->te)) return 1;
   if (dn_feed_init(&t->feed, &t->m, t->m.unit.train, &t->tr, 0)) return 1;
@@ -438,9 +445,9 @@ static int dn_train_setup(dn_trainer *t) {
   t->fingerprint = dn_train_fingerprint(t);
   if (o->resume && dn_resume(t)) return 1;
   if (!o->quiet)
-    fprintf(stderr, "dnncc: training %s: %lld samples (%lld validation, %lld test), batch %lld, %lld steps/epoch\n",
-            o->file, (long long)t->n_train, (long long)t->n_val, (long long)t->te.n, (long long)t->m.batch,
-            (long long)(t->n_train / t->m.batch));
+    fprintf(stderr, "dnncc: training %s (compiled in %.1f s): %lld samples (%lld validation, %lld test), batch %lld, "
+            "%lld steps/epoch\n", o->file, compile_s, (long long)t->n_train, (long long)t->n_val, (long long)t->te.n,
+            (long long)t->m.batch, (long long)(t->n_train / t->m.batch));
   return 0;
 }
 
@@ -549,10 +556,13 @@ int dn_cmd_sample(const dn_options *o) {
     dn_train_fail("%s: sample needs a character input, an output and a non-empty text", o->file);
     goto done;
   }
-  int64_t K = ds.classes, E = f.out0_elems;
-  if (E % K != 0) {
-    dn_train_fail("%s: the first output has %lld values per sample, not a multiple of the vocabulary (%lld)",
-                  o->file, (long long)E, (long long)K);
+  /* The first output holds one row per position ([T, W]) or just the last one ([W]); the
+   * draw is over the characters of the vocabulary (W may exceed it when class(K) is wider). */
+  int64_t E = f.out0_elems, W = E % T == 0 && E / T >= ds.classes ? E / T : E;
+  int64_t K = W < ds.classes ? W : ds.classes;
+  if (W < ds.classes) {
+    dn_train_fail("%s: the first output has %lld values per step, fewer than the %lld characters of the text",
+                  o->file, (long long)W, (long long)ds.classes);
     goto done;
   }
   int32_t *win = f.in[f.xi_in];
@@ -563,7 +573,7 @@ int dn_cmd_sample(const dn_options *o) {
     if (((const dn_input *)m.unit.infer->inputs.v[i])->for_inference) inf[ni++] = f.in[i];
   for (int64_t n = 0; inf && n < len; n++) {
     m.forward_v(m.state, inf, f.out);
-    int64_t c = dn_draw((const float *)f.out[0] + E - K, K, &rng);
+    int64_t c = dn_draw((const float *)f.out[0] + E - W, K, &rng);
     putchar(ds.vocab[c]);
     memmove(win, win + 1, (size_t)(T - 1) * 4);
     win[T - 1] = (int32_t)c;

@@ -134,8 +134,10 @@ char *dn_fmt(const char *fmt, ...) {
   va_list ap, aq;
   va_start(ap, fmt);
   va_copy(aq, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  char probe[1];
+  int n = vsnprintf(probe, sizeof probe, fmt, ap);
   va_end(ap);
+  if (n < 0) n = 0;
   char *p = dn_alloc((size_t)n + 1);
   vsnprintf(p, (size_t)n + 1, fmt, aq);
   va_end(aq);

@@ -137,43 +137,14 @@ std::string cache_flags(const dn_jit_opts *o) {
          (o && o->openblas ? " -lopenblas" : "") + " " + host_description();
 }
 
-/* 64-bit FNV-1a over the source then the flags, as 16 hex digits (used until the shared
- * dn_jit_hash in jit_cc.c is available, i.e. while it still leaves out[] empty). */
-void local_hash(const char *src, size_t len, const std::string &flags, char out[17]) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](const char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-  };
-  mix(src, len);
-  mix("\0", 1);
-  mix(flags.data(), flags.size());
-  std::snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
-/* The cache directory ($XDG_CACHE_HOME/dnncc or ~/.cache/dnncc, created), or "" when
- * there is none; prefers the shared dn_jit_cache_dir. */
-std::string cache_dir() {
-  if (const char *d = dn_jit_cache_dir()) return d;
-  llvm::SmallString<256> p;
-  const char *xdg = std::getenv("XDG_CACHE_HOME");
-  const char *home = std::getenv("HOME");
-  if (xdg && *xdg) p = xdg;
-  else if (home && *home) llvm::sys::path::append(p, home, ".cache");
-  else return "";
-  llvm::sys::path::append(p, "dnncc");
-  if (llvm::sys::fs::create_directories(p)) return "";
-  return p.str().str();
-}
-
 /* The cache file for this source and these options, or "" when caching is off. */
 std::string cache_path(const char *src, size_t len, const dn_jit_opts *o) {
-  if ((o && o->no_cache) || std::getenv("DNNCC_NO_CACHE")) return "";
-  std::string dir = cache_dir();
-  if (dir.empty()) return "";
+  if (o && o->no_cache) return "";
+  const char *dir = dn_jit_cache_dir();
+  if (!dir || !*dir || std::strcmp(dir, ".") == 0) return "";  /* never litter the cwd */
   std::string flags = cache_flags(o);
   char key[17] = {0};
   dn_jit_hash(src, len, flags.c_str(), key);
-  if (!key[0]) local_hash(src, len, flags, key);
   llvm::SmallString<256> p(dir);
   llvm::sys::path::append(p, std::string("llvm-") + key + ".o");
   return p.str().str();

@@ -220,7 +220,7 @@ void dn_sema_suggest(sema *s, const char *name, dn_loc loc, int want_def) {
   int best = 1 << 30;
   const char *pick = nearest_name(s, name, want_def, &best);
   int len = (int)strlen(name);
-  int ok = pick && best <= (len < 4 ? 1 : len < 8 ? 2 : 3);
+  int ok = pick && best < len && best <= (len < 4 ? 1 : len < 8 ? 2 : 3);
   const char *what = want_def ? "function" : "name";
   /* A def body sees only earlier defs: a later (or its own) def is recursion. */
   sym *later = want_def ? scope_find(s->global, name) : NULL;
@@ -779,7 +779,11 @@ int dn_sema_dims(sema *s, const dn_vec *dims, dn_shape *out, dn_loc loc, const c
   }
   for (int i = 0; i < dims->n; i++) {
     int64_t d;
-    if (dn_sema_int(s, dims->v[i], "a dimension", 1, DN_SEMA_MAX_ELEMS, &d)) return 1;
+    if (dn_sema_int(s, dims->v[i], "a dimension", INT64_MIN / 2, INT64_MAX / 2, &d)) return 1;
+    if (d < 1) {
+      dn_error(((dn_ast *)dims->v[i])->loc, "%s: every dimension must be at least 1, got %lld", what, (long long)d);
+      return 1;
+    }
     out->dim[out->rank++] = d;
   }
   return dn_sema_check_shape(loc, *out, what);
@@ -791,12 +795,14 @@ static void stmt_input(sema *s, dn_ast *st) {
   dn_ast *ty = st->a;
   in->name = st->name;
   in->loc = st->name_loc;
+  int bad = 0;
   if (ty->kind == DN_AST_CLASS_TYPE) {
     in->is_class = 1;
-    if (dn_sema_int(s, ty->a, "the number of classes", 1, 1 << 30, &in->classes)) return;
+    bad = dn_sema_int(s, ty->a, "the number of classes", 1, 1 << 30, &in->classes);
   }
-  if (dn_sema_dims(s, &ty->args, &in->sample, ty->loc, dn_fmt("input '%s'", st->name))) return;
-  sym *y = dn_sema_declare(s, st->name, SYM_INPUT, st, st->name_loc);
+  bad = bad || dn_sema_dims(s, &ty->args, &in->sample, ty->loc, dn_fmt("input '%s'", st->name));
+  sym *y = dn_sema_declare(s, st->name, bad ? SYM_VALUE : SYM_INPUT, st, st->name_loc);
+  if (bad) return; /* declared as a poison value: later uses stay quiet */
   if (!y) return;
   y->index = s->root->inputs.n;
   dn_vec_push(&s->root->inputs, in);
@@ -846,8 +852,12 @@ static int param_init(sema *s, dn_ast *e, dn_param *p) {
 /* param NAME : [dims] [init = INIT] */
 static void stmt_param(sema *s, dn_ast *st) {
   dn_shape sh;
+  if (dn_sema_lookup(s, st->name)) {
+    dn_sema_declare(s, st->name, SYM_VALUE, st, st->name_loc); /* reports the redefinition */
+    return;
+  }
+  sym *y = dn_sema_declare(s, st->name, SYM_VALUE, st, st->name_loc); /* poison until built */
   if (dn_sema_dims(s, &st->a->args, &sh, st->a->loc, dn_fmt("parameter '%s'", st->name))) return;
-  if (dn_sema_lookup(s, st->name) && !dn_sema_declare(s, st->name, SYM_VALUE, st, st->name_loc)) return;
   int idx = dn_sema_new_param(s, dn_fmt("%s%s", s->cur->prefix, st->name), sh,
                               sh.rank >= 2 ? DN_INIT_XAVIER : DN_INIT_ZEROS, 1, st->name_loc);
   if (idx < 0) return;
@@ -857,8 +867,8 @@ static void stmt_param(sema *s, dn_ast *st) {
   p->fan_in = sh.rank >= 2 ? sh.dim[1] * rf : sh.dim[0];
   p->fan_out = sh.rank >= 1 ? sh.dim[0] * rf : 1;
   if (st->b && param_init(s, st->b, p)) return;
-  sym *y = dn_sema_declare(s, st->name, SYM_VALUE, st, st->name_loc);
-  if (y) y->val = sv_tensor(dn_sema_param_node(s, idx, st->name_loc));
+  y->val = sv_tensor(dn_sema_param_node(s, idx, st->name_loc));
+  if (s->cur == s->global) dn_sema_summary(s, st->name, y->val, st->name_loc, s->root->nodes.n, idx);
 }
 
 /* Assigning a scan state of the innermost scan block: checks and records the value. */
@@ -941,7 +951,8 @@ static void stmt_output(sema *s, dn_ast *st) {
   }
   dn_output *o = dn_alloc(sizeof *o);
   o->name = st->name;
-  o->node = v.t;
+  /* outputs are per-sample values: one that only reads parameters is broadcast to [B, ...] */
+  o->node = s->scan ? v.t : dn_sema_batched(s, v.t, st->name_loc);
   o->loc = st->name_loc;
   dn_vec_push(&s->root->outputs, o);
 }

@@ -655,7 +655,7 @@ static sv b_axis_op(sema *s, dn_ast *call, dn_ast **a) {
   }
   int ax = arg_axis(s, a[1], ps.rank, ps.rank - 1, call->name);
   if (ax < 0) return sv_none();
-  dn_op op = call->name[0] == 's' ? DN_OP_SOFTMAX : call->name[4] == '_' ? DN_OP_LOG_SOFTMAX : DN_OP_LOGSUMEXP;
+  dn_op op = call->name[0] == 's' ? DN_OP_SOFTMAX : call->name[3] == '_' ? DN_OP_LOG_SOFTMAX : DN_OP_LOGSUMEXP;
   dn_node *y = dn_ir_axis_op(s->g, op, x, ax + x->batched, call->loc);
   if (op != DN_OP_LOGSUMEXP) return sv_tensor(y);
   dn_shape keep = {0};
@@ -899,9 +899,12 @@ static sv b_cross_entropy(sema *s, dn_ast *call, dn_ast **a) {
   }
   dn_node *ls = dn_ir_axis_op(s->g, DN_OP_LOG_SOFTMAX, z, z->shape.rank - 1, call->loc);
   if (y->dtype == DN_I32) return sv_tensor(pick_loss(s, call, ls, y, a[1]));
-  dn_node *p, *t;
-  if (same_pair(s, call, a, &p, &t)) return sv_none();
-  dn_node *prod = dn_sema_broadcast(s, DN_OP_MUL, t, ls, call->loc, "cross_entropy");
+  if (!dn_shape_eq(dn_sample_shape(y), pz)) {
+    dn_error(call->loc, "cross_entropy with a float target needs logits and target of the same shape, got %s and %s",
+             dn_shape_str(pz), dn_sema_sstr(y));
+    return sv_none();
+  }
+  dn_node *prod = dn_sema_broadcast(s, DN_OP_MUL, y, ls, call->loc, "cross_entropy");
   dn_node *sum = dn_sema_reduce(s, DN_OP_REDUCE_SUM, prod, 1u << (pz.rank - 1), call->loc);
   return sv_tensor(dn_ir_unary(s->g, DN_OP_NEG, dn_sema_sample_mean(s, sum, call->loc), call->loc));
 }

@@ -118,6 +118,9 @@ static int param_step(dn_lex_ctx *ctx, int tok) {
 
 void dn_lex_track(dn_lex_ctx *ctx, int tok, dn_loc loc) {
   ctx->tok_bol = ctx->prev_tok == 0 || loc.line != ctx->prev_line;
+  ctx->tok_before = ctx->prev_tok;
+  ctx->before_loc = ctx->prev_loc;
+  ctx->prev_loc = loc;
   ctx->param_state = tok == TOK_PARAM ? 1 : param_step(ctx, tok);
   ctx->prev_tok = tok == TOK_END ? -1 : tok;
   ctx->prev_line = loc.line;
@@ -137,6 +140,11 @@ static int start_scanner(dn_lex_ctx *ctx, const char *file, const char *text, si
     return 1;
   }
   ctx->scanner = scanner;
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) { /* a UTF-8 byte order mark: skip it */
+    text += 3;
+    len -= 3;
+    ctx->col = 4;
+  }
   dn_yy_scan_bytes(text, (int)len, scanner);
   return 0;
 }

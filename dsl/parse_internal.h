@@ -29,6 +29,9 @@ typedef struct dn_lex_ctx {
   int line, col;           /* position of the next character */
   int prev_tok;            /* previous token returned to the parser (0 = none yet) */
   int prev_line;           /* line of the previous token */
+  int tok_before;          /* the token before the previous one (for hints like `**`) */
+  dn_loc prev_loc;         /* where the previous token starts */
+  dn_loc before_loc;       /* where the token before it starts */
   dn_loc prev_end;         /* just past the previous token (where end of file is reported) */
   int tok_bol;             /* the last token is the first on its line */
   int param_state;         /* progress through `param NAME : [...]` (5: `init` may follow) */

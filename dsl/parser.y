@@ -276,6 +276,13 @@ static void note_open_bracket(const dn_lex_ctx *ctx, const yysymbol_kind_t *kind
     }
 }
 
+/* `x ** 2` from Python: say how powers are written here. */
+static void note_python_power(const dn_lex_ctx *ctx, yysymbol_kind_t t) {
+  int adjacent = ctx->before_loc.line == ctx->prev_loc.line && ctx->before_loc.col + 1 == ctx->prev_loc.col;
+  if (is_sym(t, "'*'") && ctx->tok_before == '*' && adjacent)
+    dn_note(ctx->before_loc, "powers are written 'a ^ b' (not 'a ** b')");
+}
+
 /* Whether `t` (just scanned, the offending token) should be handed back after SYNC: a
  * statement keyword, a name at the start of a line, ';', or a '}' that closes a block. */
 static int replayable(const dn_lex_ctx *ctx, yysymbol_kind_t t) {
@@ -321,6 +328,7 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, dn_lex_ctx *ctx) {
   dn_error(*at, "%s", msg.s);
   dn_buf_free(&msg);
   note_open_bracket(ctx, kinds, n);
+  note_python_power(ctx, t);
   start_recovery(ctx, t);
   return 0;
 }

@@ -68,17 +68,20 @@ static int idx_images(const char *path, dnrt_dataset *out) {
   unsigned char *buf = NULL;
   const unsigned char *px;
   int64_t d[3];
+  int64_t per = 0;
   int rc = idx_read(path, 0x00000803, 3, d, &buf, &px);
-  if (!rc && (d[1] == 0 || d[2] == 0)) rc = dnrt_fail("%s: images of size %lldx%lld", path, (long long)d[1], (long long)d[2]);
+  /* with n = 0 the total is 0 however large rows x cols is: check the image size alone */
+  if (!rc && (d[1] == 0 || d[2] == 0 || dnrt__mul(d[1], d[2], &per) || per > INT32_MAX))
+    rc = dnrt_fail("%s: images of size %lldx%lld are not supported", path, (long long)d[1], (long long)d[2]);
   if (!rc) {
-    size_t cnt = (size_t)(d[0] * d[1] * d[2]);
+    size_t cnt = (size_t)(d[0] * per);
     out->x = malloc(cnt ? cnt * sizeof(float) : 1);
     if (!out->x) rc = dnrt_fail("%s: out of memory", path);
     for (size_t i = 0; i < cnt && out->x; i++) out->x[i] = px[i] / 255.0f;
     out->n = d[0];
     out->rank = 3;
     out->shape[0] = 1, out->shape[1] = d[1], out->shape[2] = d[2];
-    out->sample_elems = d[1] * d[2];
+    out->sample_elems = per;
   }
   free(buf);
   return rc;

@@ -15,6 +15,8 @@
 
 #include "rt_internal.h"
 
+#define CSV_MAX_COLS (1 << 24)  /* columns per row accepted */
+
 /* Growable storage for CSV rows. */
 typedef struct csv_rows {
   float *x;          /* features */
@@ -38,12 +40,13 @@ static int csv_number(const char *s, const char *e, double *v) {
 }
 
 /* Splits a line into numbers in r->vals; returns the column count, or -1 if a field is
- * not a number (*bad = its column, 1-based). */
+ * not a number (*bad = its column, 1-based), -2 out of memory, -3 too many columns. */
 static int csv_split(csv_rows *r, const char *s, const char *e, int *bad) {
   int n = 0;
   for (const char *f = s;; ) {
     const char *c = memchr(f, ',', (size_t)(e - f));
     const char *fe = c ? c : e;
+    if (n == CSV_MAX_COLS) return -3;
     if (n == r->vcap) {
       int cap = r->vcap ? r->vcap * 2 : 16;
       double *v = realloc(r->vals, (size_t)cap * sizeof *v);
@@ -80,6 +83,7 @@ static int csv_append(csv_rows *r, const char *path, int line) {
 static int csv_line(csv_rows *r, const char *path, int line, int first, const char *s, const char *e) {
   int bad = 0, n = csv_split(r, s, e, &bad);
   if (n == -2) return dnrt_fail("%s: out of memory", path);
+  if (n == -3) return dnrt_fail("%s:%d: more than %d columns", path, line, CSV_MAX_COLS);
   if (n < 0 && first) return 0;  /* a header line */
   if (n < 0) return dnrt_fail("%s:%d: column %d is not a number", path, line, bad);
   if (n < 2) return dnrt_fail("%s:%d: a row needs at least one feature and a class, found %d column", path, line, n);

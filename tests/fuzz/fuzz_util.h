@@ -16,7 +16,7 @@
 static char fz_dirname[256];  /* this process's scratch directory */
 
 /* Removes the scratch directory at exit. */
-static void fz_cleanup(void) {
+static inline void fz_cleanup(void) {
   char p[600];
   DIR *d = opendir(fz_dirname);
   for (struct dirent *e; d && (e = readdir(d));)
@@ -29,7 +29,7 @@ static void fz_cleanup(void) {
 }
 
 /* The scratch directory of this process (created once). */
-static const char *fz_dir(void) {
+static inline const char *fz_dir(void) {
   if (!fz_dirname[0]) {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(fz_dirname, sizeof fz_dirname, "%s/dnrt_fuzz_%d", base, (int)getpid());
@@ -40,7 +40,7 @@ static const char *fz_dir(void) {
 }
 
 /* Writes data to name in the scratch directory; returns the (static) path. */
-static const char *fz_file(const char *name, const uint8_t *data, size_t len) {
+static inline const char *fz_file(const char *name, const uint8_t *data, size_t len) {
   static char bufs[2][512];
   static int k;
   char *p = bufs[k++ & 1];

@@ -7,7 +7,7 @@ set -euo pipefail
 secs=${1:?usage: run.sh SECONDS [BUILD_DIR]}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-$root/build-fuzz}
-targets="fuzz_npy fuzz_safetensors fuzz_json fuzz_idx fuzz_csv fuzz_text fuzz_augment"
+targets="fuzz_npy fuzz_safetensors fuzz_json fuzz_idx fuzz_csv fuzz_text fuzz_augment fuzz_cifar"
 
 CC=clang cmake -S "$root" -B "$build" -DDNNCC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 # only the fuzz targets: they compile the runtime sources themselves

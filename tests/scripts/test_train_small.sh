@@ -92,6 +92,10 @@ diff <(cut -d, -f1-7 "$T/full.csv") <(cut -d, -f1-7 "$T/res.csv") > /dev/null ||
 [ $? -eq 1 ] || fail "bad labels: exit status"
 grep -q 'out of range' "$T/bad.txt" || fail "bad labels: message: $(cat "$T/bad.txt")"
 [ ! -e "$T/bad.safetensors" ] || fail "bad labels: weights written"
+sed 's/input x : \[4\]/input x : [5]/' "$T/mlp.dnn" > "$T/wide.dnn"
+"$DNNCC" train "$T/wide.dnn" --data "csv:$T/train.csv" > /dev/null 2> "$T/wide.txt"
+[ $? -eq 1 ] || fail "feature size mismatch: exit status"
+grep -q '\[5\]' "$T/wide.txt" && grep -q '\[4\]' "$T/wide.txt" || fail "size mismatch message: $(cat "$T/wide.txt")"
 "$DNNCC" train "$T/mlp.dnn" --data "csv:$T/missing.csv" > /dev/null 2>&1
 [ $? -eq 1 ] || fail "missing data: exit status"
 

@@ -101,6 +101,7 @@ static int64_t ravel(const int64_t *mi, dn_shape s) {
 
 static void gemm_case(const char *name, int64_t m, int64_t n, int64_t k, int ta, int tb, int64_t nb, int sum) {
   dn_gemm gm = {m, n, k, ta, tb, nb, m * k, k * n, sum ? 0 : m * n};
+  if (strstr(name, "shared")) gm.sb = 0;  /* every product reads the same B */
   dn_node *a = F(1, (int)(nb * m * k)), *b = F(1, (int)(nb * k * n));
   dn_node *y = dn_ir_gemm(G, a, b, gm, S(2, (int)((sum ? 1 : nb) * m), (int)n), 1, L0);
   double *r = add_case(name, y), *A = data(a), *B = data(b);
@@ -109,7 +110,7 @@ static void gemm_case(const char *name, int64_t m, int64_t n, int64_t k, int ta,
       for (int64_t j = 0; j < n; j++) {
         double s = 0;
         for (int64_t p = 0; p < k; p++)
-          s += A[q * m * k + (ta ? p * m + i : i * k + p)] * B[q * k * n + (tb ? j * k + p : p * n + j)];
+          s += A[q * gm.sa + (ta ? p * m + i : i * k + p)] * B[q * gm.sb + (tb ? j * k + p : p * n + j)];
         r[(sum ? 0 : q * m * n) + i * n + j] += s;
       }
 }
@@ -124,6 +125,11 @@ static void gemm_cases(void) {
   gemm_case("gemm batched", 5, 33, 7, 0, 0, 3, 0);
   gemm_case("gemm summed", 4, 9, 6, 1, 0, 4, 1);
   gemm_case("gemm vector", 1, 70, 40, 0, 1, 1, 0);
+  gemm_case("gemm row axpy", 1, 600, 37, 0, 0, 1, 0);
+  gemm_case("gemm shared B", 13, 20, 17, 0, 1, 3, 0);
+  gemm_case("gemm shared B summed", 8, 7, 5, 1, 0, 3, 1);
+  gemm_case("gemm few rows ta summed", 3, 20, 21, 1, 0, 2, 1);
+  gemm_case("gemm few rows tb", 4, 9, 40, 0, 1, 2, 0);
 }
 
 /* --- convolutions ------------------------------------------------------------------ */
@@ -194,6 +200,7 @@ static void conv_cases(void) {
   conv_case("conv groups", (cgeo){2, 6, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0});
   conv_case("conv depthwise", (cgeo){3, 4, 5, 5, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4, 0, 0});
   conv_case("conv 1x1", (cgeo){2, 5, 4, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv 1x1 few filters", (cgeo){2, 6, 4, 6, 2, 1, 1, 1, 1, 0, 0, 1, 1, 2, 0, 0});
   conv_case("conv 1x1 stride 2", (cgeo){2, 5, 5, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv uncovered tail", (cgeo){1, 2, 8, 8, 3, 3, 3, 3, 3, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv big", (cgeo){2, 16, 12, 12, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
@@ -374,6 +381,7 @@ static void layout_cases(void) {
   transpose_case("transpose 2d", S(2, 5, 7), (int[]){1, 0});
   transpose_case("transpose 4d", S(4, 2, 3, 4, 5), (int[]){0, 2, 3, 1});
   transpose_case("transpose 3d rev", S(3, 3, 1, 6), (int[]){2, 1, 0});
+  transpose_case("transpose ones", S(2, 1, 1), (int[]){1, 0});
   slice_case("slice axis 1", S(3, 2, 7, 3), 1, 2, 5, 0);
   slice_case("slice axis 0", S(2, 6, 4), 0, 1, 6, 0);
   slice_case("slice last", S(3, 2, 3, 8), 2, 3, 4, 0);
@@ -394,6 +402,8 @@ static void build_cases(void) {
   reduce_case("reduce middle", S(4, 2, 3, 4, 5), 2u | 4u);
   reduce_case("reduce mixed", S(4, 2, 3, 4, 5), 1u | 4u);
   reduce_case("reduce all", S(3, 3, 4, 2), 7u);
+  reduce_case("reduce ones", S(2, 1, 1), 2u);
+  softmax_case("sm single", S(2, 3, 1), 1);
   softmax_case("sm last", S(2, 4, 9), 1);
   softmax_case("sm middle", S(3, 2, 5, 3), 1);
   softmax_case("sm first", S(2, 6, 4), 0);
@@ -439,7 +449,7 @@ static void *build(const config *cf, char *dir) {
   fwrite(file.s, 1, file.n, f);
   fclose(f);
   const char *extra = getenv("DNK_CFLAGS");  /* e.g. sanitizers, when the test itself is built with them */
-  char *cmd = dn_fmt("cc -std=c99 -Wall -Wextra -pedantic -Werror -shared -fPIC -o %s %s %s %s -lm", so, src, cf->flags,
+  char *cmd = dn_fmt("cc -std=c99 -Wall -Wextra -pedantic -Wvla -Werror -shared -fPIC -o %s %s %s %s -lm", so, src, cf->flags,
                      extra ? extra : "");
   ck_assert_msg(system(cmd) == 0, "compile failed: %s", cmd);
   void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);

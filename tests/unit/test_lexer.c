@@ -174,6 +174,21 @@ START_TEST(bad_characters) {
 }
 END_TEST
 
+/* A UTF-8 byte order mark at the start is skipped; columns still count its bytes. */
+START_TEST(byte_order_mark) {
+  const char *src = "\xEF\xBB\xBFx = 1";
+  char *err;
+  int n;
+  char *dump = lex_n(src, strlen(src), &err, &n);
+  ck_assert_int_eq(n, 0);
+  char want[32];
+  snprintf(want, sizeof want, "%s name x\n", pos(src, "x", 0));
+  ck_assert_msg(strncmp(dump, want, strlen(want)) == 0, "%s does not start with %s", dump, want);
+  free(dump);
+  free(err);
+}
+END_TEST
+
 START_TEST(nul_bytes) {
   const char src[] = "x\0\0y";
   char *err;
@@ -230,6 +245,7 @@ static Suite *lexer_suite(void) {
   tcase_add_test(t, comments_and_whitespace);
   tcase_add_test(t, contextual_init);
   tcase_add_test(t, multiline_locations);
+  tcase_add_test(t, byte_order_mark);
   suite_add_tcase(s, t);
   t = tcase_create("errors");
   tcase_add_test(t, bad_characters);

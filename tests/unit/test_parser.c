@@ -359,6 +359,14 @@ START_TEST(err_messages) {
   expect_error(")\n", ")", 0, "syntax error, unexpected ')', expecting a statement or end of file");
   expect_error("x = a[1:2:3]\n", ":", 1, "syntax error, unexpected ':', expecting ']' or ','");
   expect_error("output = 3\n", "=", 0, "syntax error, unexpected '=', expecting identifier");
+  const char *pw = "y = x ** 2\n";
+  expect_error(pw, "*", 1, "syntax error, unexpected '*', expecting an expression");
+  parsed r = parse(pw);
+  char note[128];
+  snprintf(note, sizeof note, "%s", where(pw, "*", 0));
+  strcpy(strstr(note, "error: "), "note: powers are written 'a ^ b'");
+  ck_assert_msg(strstr(r.err, note) != NULL, "wanted '%s' in:\n%s", note, r.err);
+  done(&r);
 }
 END_TEST
 

@@ -103,6 +103,9 @@ START_TEST(idx_malformed) {
   put_be32(b + 4, 1000000); put_be32(b + 8, 1000); put_be32(b + 12, 1000);  /* a lying count */
   tr_write("train-images-idx3-ubyte", b, n);
   idx_expect_fail("promises 1000000000000 data bytes, the file holds 16 (truncated)");
+  put_be32(b + 4, 0); put_be32(b + 8, 0xfdfbffc4u); put_be32(b + 12, 0xffff8000u);  /* fuzz_idx crash: */
+  tr_write("train-images-idx3-ubyte", b, 16);  /* no images, but rows x cols overflowed */
+  idx_expect_fail("images of size 4261150660x4294934528 are not supported");
   unlink(tr_path("train-images-idx3-ubyte"));
   n = idx_images(b, 0x803, 4, 2, 2);
   unsigned char z[4096];
