@@ -7,7 +7,7 @@
 #include "rt_internal.h"
 
 #define JSON_MAX_DEPTH 64
-#define JSON_MAX_NODES (4 << 20)
+#define JSON_MAX_NODES (1 << 20)  /* ~80 MiB of nodes at most; a header needs ~8 per tensor */
 
 /* Parser state. */
 typedef struct jp {

@@ -239,6 +239,13 @@ START_TEST(safetensors_malformed) {
   memcpy(d2, deep, 400);
   d2[400] = 0;
   tr_fails(dnrt_safetensors_read(st_raw(d2, -1, 0), &r), "bad JSON header");
+  size_t nv = (1 << 20) + 1, cap = 2 * nv + 16;  /* more values than the parser accepts */
+  char *many = malloc(cap);
+  size_t k = (size_t)snprintf(many, cap, "{\"a\":[");
+  for (size_t i = 0; i < nv; i++) { many[k++] = '0'; many[k++] = ','; }
+  memcpy(many + k - 1, "]}", 3);
+  tr_fails(dnrt_safetensors_read(st_raw(many, -1, 0), &r), "too many values");
+  free(many);
   ck_assert_int_eq(r.n, 0);
 }
 END_TEST

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# test_compile_examples.sh DNNCC SRCDIR - every examples/*.dnn through `dnncc -o`:
+#   1. the C (inference, and training when the model has a loss) compiles with
+#      cc -std=c99 -Wall -Wextra -pedantic -Werror;
+#   2. with --emit-main at -O0 and -O2, built under ASan/UBSan when cc supports it, a
+#      forward pass on random inputs runs clean and both levels agree (rel. err. <= 1e-4);
+set -u
+DNNCC=${1:?usage: test_compile_examples.sh DNNCC SRCDIR}
+SRC=${2:?usage: test_compile_examples.sh DNNCC SRCDIR}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export XDG_CACHE_HOME=$T/cache
+STRICT="-std=c99 -Wall -Wextra -pedantic -Werror"
+SAN=""
+echo 'int main(void){return 0;}' > "$T/san.c"
+if cc -fsanitize=address,undefined -o "$T/san" "$T/san.c" 2>/dev/null && "$T/san"; then
+  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+fi
+fail=0
+n=0
+
+# Random .npy inputs for a main() built with --emit-main (it lists them with --inputs).
+make_inputs() {  # $1 = program, $2 = output dir
+  "$1" --inputs | python3 -c '
+import random, struct, sys
+random.seed(7)
+out = sys.argv[1]
+for i, line in enumerate(sys.stdin):
+    f = line.split()
+    name, kind, classes, shape = f[0], f[1], int(f[2]), [int(x) for x in f[3:]]
+    n = 1
+    for d in shape: n *= d
+    descr = "<i4" if kind == "class" else "<f4"
+    hdr = "{\x27descr\x27: \x27%s\x27, \x27fortran_order\x27: False, \x27shape\x27: (%s), }" % (descr, "".join("%d, " % d for d in shape))
+    hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+    data = struct.pack("<%di" % n, *[random.randrange(classes) for _ in range(n)]) if kind == "class" else \
+           struct.pack("<%df" % n, *[random.uniform(-1, 1) for _ in range(n)])
+    with open("%s/in%d.npy" % (out, i), "wb") as fh:
+        fh.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + data)
+    print("%s/in%d.npy" % (out, i))
+' "$2"
+}
+
+# max |a - b| / max |b| over two float32 .npy files of the same shape.
+compare() {
+  python3 - "$1" "$2" <<'PY'
+import ast, struct, sys
+def load(p):
+    d = open(p, "rb").read()
+    hl = struct.unpack("<H", d[8:10])[0]
+    h = ast.literal_eval(d[10:10 + hl].decode())
+    n = 1
+    for s in h["shape"]: n *= s
+    return h["shape"], struct.unpack("<%df" % n, d[10 + hl:10 + hl + 4 * n])
+a, b = load(sys.argv[1]), load(sys.argv[2])
+if a[0] != b[0]: sys.exit("shapes differ: %s vs %s" % (a[0], b[0]))
+scale = max([abs(v) for v in b[1]] + [1e-6])
+err = max([abs(x - y) for x, y in zip(a[1], b[1])] + [0.0]) / scale
+if not err <= 1e-4: sys.exit("-O0 and -O2 differ: rel err %g" % err)
+PY
+}
+
+for m in "$SRC"/examples/*.dnn; do
+  [ -e "$m" ] || continue
+  base=$(basename "$m" .dnn)
+  d=$T/$base
+  mkdir -p "$d"
+  n=$((n + 1))
+  if ! "$DNNCC" "$m" -o "$d/m.c" >"$d/log" 2>&1; then
+    echo "FAIL $base: dnncc -o: $(tail -3 "$d/log")"; fail=1; continue
+  fi
+  if ! cc $STRICT -c "$d/m.c" -o "$d/m.o" >"$d/log" 2>&1; then
+    echo "FAIL $base: strict C99 compile: $(head -5 "$d/log")"; fail=1; continue
+  fi
+  if "$DNNCC" "$m" -o "$d/t.c" --train >"$d/log" 2>&1; then
+    if ! cc $STRICT -c "$d/t.c" -o "$d/t.o" >"$d/log" 2>&1; then
+      echo "FAIL $base: strict C99 compile of --train: $(head -5 "$d/log")"; fail=1; continue
+    fi
+  fi
+  ok=1
+  for O in 0 2; do
+    if ! "$DNNCC" "$m" -o "$d/main$O.c" --emit-main --batch 2 -O$O >"$d/log" 2>&1 ||
+       ! cc -std=c99 -O1 -g $SAN -o "$d/main$O" "$d/main$O.c" -lm >"$d/log" 2>&1; then
+      echo "FAIL $base: --emit-main -O$O build: $(head -5 "$d/log")"; ok=0; break
+    fi
+  done
+  [ $ok = 1 ] || { fail=1; continue; }
+  ins=$(make_inputs "$d/main2" "$d") || { echo "FAIL $base: inputs"; fail=1; continue; }
+  outs0="" outs2="" k=0
+  nout=$(grep -o 'OUTPUT.npy x[0-9]*' "$d/main2.c" | head -1 | sed 's/.*x//')
+  for ((k = 0; k < nout; k++)); do outs0="$outs0 $d/o0_$k.npy"; outs2="$outs2 $d/o2_$k.npy"; done
+  # shellcheck disable=SC2086
+  if ! "$d/main0" $ins $outs0 >"$d/log" 2>&1 || ! "$d/main2" $ins $outs2 >>"$d/log" 2>&1; then
+    echo "FAIL $base: forward pass: $(head -8 "$d/log")"; fail=1; continue
+  fi
+  for ((k = 0; k < nout; k++)); do
+    if ! msg=$(compare "$d/o0_$k.npy" "$d/o2_$k.npy" 2>&1); then echo "FAIL $base: output $k: $msg"; fail=1; ok=0; fi
+  done
+  [ $ok = 1 ] && echo "ok   $base${SAN:+ (asan/ubsan)}"
+done
+[ $n -gt 0 ] || { echo "no examples found in $SRC/examples"; exit 1; }
+exit $fail
