@@ -210,6 +210,7 @@ static int classify(dn_em *em, dn_em_body *b) {
   }
   if (err) return 1;
   liveness(b, need);
+  b->inplace = em->o->opt_level >= 1;
   dn_em_plan_build(b, em->esize);
   exprs(em, b);
   return 0;
@@ -299,7 +300,7 @@ static void const_data(dn_em *em, dn_em_body *b, dn_buf *c) {
     if (strstr(c->s ? c->s : "", dn_fmt(" %s[", name))) continue;
     int64_t cnt = dn_shape_count(n->shape);
     dn_buf_printf(c, "static const %s %s[%lld] = {", em->real, name, (long long)cnt);
-    for (int64_t j = 0; j < cnt; j++) dn_buf_printf(c, "%s%s", j % 8 ? ", " : "\n  ", dn_em_lit(em, n->data[j]));
+    for (int64_t j = 0; j < cnt; j++) dn_buf_printf(c, "%s%s", j ? (j % 8 ? ", " : ",\n  ") : "\n  ", dn_em_lit(em, n->data[j]));
     dn_buf_printf(c, "\n};\n");
   }
 }
@@ -388,7 +389,10 @@ static int embed_weights(dn_em *em) {
     int same = t->rank == p->shape.rank && t->dtype == DNRT_F32;
     for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == p->shape.dim[k];
     if (!same) {
-      dn_error(p->loc, "weights tensor '%s' has the wrong shape or dtype (need F32 %s)", p->name, dn_shape_str(p->shape));
+      dn_shape got = {0};
+      got.rank = t->rank < DN_MAX_RANK ? t->rank : DN_MAX_RANK;
+      for (int k = 0; k < got.rank; k++) got.dim[k] = t->shape[k];
+      dn_error(p->loc, "weights tensor '%s' has shape %s, the parameter is %s", p->name, dn_shape_str(got), dn_shape_str(p->shape));
       err = 1;
     }
     em->wdata[i] = t->data;
@@ -409,7 +413,7 @@ static void embedded_arrays(dn_em *em, dn_buf *c) {
     dn_param *p = em->params.v[i];
     int64_t cnt = dn_shape_count(p->shape);
     dn_buf_printf(c, "static const %s %s_w%d[%lld] = { /* %s */", em->real, em->P, i, (long long)cnt, p->name);
-    for (int64_t j = 0; j < cnt; j++) dn_buf_printf(c, "%s%s", j % 8 ? ", " : "\n  ", dn_em_lit(em, em->wdata[i][j]));
+    for (int64_t j = 0; j < cnt; j++) dn_buf_printf(c, "%s%s", j ? (j % 8 ? ", " : ",\n  ") : "\n  ", dn_em_lit(em, em->wdata[i][j]));
     dn_buf_printf(c, "\n};\n");
   }
 }
@@ -431,17 +435,17 @@ static void update(dn_em *em, dn_graph *train, dn_buf *c) {
 
 static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *data) {
   const char *P = em->P;
-  dn_em_body fw = {infer, NULL, input_exprs(em, infer, 0), infer->outputs.n, 0, 0, {0}};
+  dn_em_body fw = {infer, NULL, input_exprs(em, infer, 0), infer->outputs.n, 0, 0, {0}, 0};
   if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, data)) return 1;
   if (infer->loss_mean) {
-    dn_em_body ev = {infer, NULL, input_exprs(em, infer, 1), infer->outputs.n, 1, 0, {0}};
+    dn_em_body ev = {infer, NULL, input_exprs(em, infer, 1), infer->outputs.n, 1, 0, {0}, 0};
     if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, data)) return 1;
   }
   if (train) {
-    dn_em_body gr = {train, NULL, input_exprs(em, train, 1), 0, 1, 1, {0}};
+    dn_em_body gr = {train, NULL, input_exprs(em, train, 1), 0, 1, 1, {0}, 0};
     if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, data)) return 1;
   }
-  const char *st = em->embed ? dn_fmt("state ? (char *)state : %s_ws.b", P) : "(char *)state";
+  const char *st = em->embed ? dn_fmt("state ? (char *)state : (char *)%s_workspace.b", P) : "(char *)state";
   dn_buf *c = &em->fns;
   dn_buf_printf(c, "void %s_forward_v(void *state, void *const *in, void *const *out) {\n  (void)%s_body_forward(%s, in, out);\n}\n\n", P, P, st);
   if (infer->loss_mean)
@@ -495,7 +499,7 @@ int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c
   if (em.fns.s && strstr(em.fns.s, "_rand01(")) dn_em_ew_helpers(&em, c);
   if (em.embed) embedded_arrays(&em, c);
   if (data.n) dn_buf_append(c, data.s, data.n);
-  if (em.embed) dn_buf_printf(c, "static union { double d; unsigned char b[%zu]; } %s_ws;\n\n", em.arena_off + em.arena_bytes, em.P);
+  if (em.embed) dn_buf_printf(c, "static union { double d; unsigned char b[%zu]; } %s_workspace;\n\n", em.arena_off + em.arena_bytes, em.P);
   dn_buf_append(c, em.fns.s, em.fns.n);
   dn_em_api_defs(&em, infer, train, c);
   if (o->emit_main) dn_em_main(&em, infer, c);

@@ -37,6 +37,7 @@ typedef struct dn_em_node {
   int slot;          /* DN_EMK_OUT: output index; DN_EMK_GRAD: parameter index */
   int consumer;      /* DN_EMK_INLINE: the node whose loop computes it */
   int pos;           /* position where its value is produced (group root for INLINE) */
+  int inplace;       /* elementwise root computed in place over an input's dying buffer */
   const char *expr;  /* C pointer expression of its storage (kinds with storage) */
 } dn_em_node;
 
@@ -85,6 +86,7 @@ typedef struct dn_em_body {
   int want_loss;           /* compute loss_mean */
   int want_grads;          /* compute the gradients and run ASSIGNs */
   dn_em_plan plan;         /* memory plan */
+  int inplace;             /* let elementwise roots overwrite a dying input (-O1 and above) */
 } dn_em_body;
 
 /* Parameter index in em->params of a graph's parameter (matched by name). */

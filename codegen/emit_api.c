@@ -108,9 +108,9 @@ static void tables(const dn_em *em, dn_buf *c) {
   dn_buf_printf(c, "const int %s_n_params = %d;\n", em->P, em->params.n);
   tmpl(em, c, "const struct @grad_info @grads[] = {\n");
   int ng = 0;
-  for (int i = 0; i < em->params.n && em->grad_off[i]; i++) {
+  for (int i = 0; i < em->params.n; i++) {
     dn_param *p = em->params.v[i];
-    if (!p->trainable) continue;
+    if (!p->trainable || !em->grad_off[i]) continue;
     dn_buf_printf(c, "  {\"%s\", %zu, %lld},\n", p->name, em->grad_off[i], (long long)dn_shape_count(p->shape));
     ng++;
   }
@@ -443,6 +443,7 @@ static void shape_arr(dn_buf *c, const char *name, dn_shape s) {
 
 void dn_em_main(dn_em *em, dn_graph *infer, dn_buf *c) {
   tmpl(em, c, main_src);
+  dn_buf alloc = {0};
   int ni = 0, no = infer->outputs.n;
   for (int i = 0; i < infer->inputs.n; i++) ni += ((dn_input *)infer->inputs.v[i])->for_inference;
   dn_buf_printf(c, "/* usage: PROG [--weights W.safetensors] [--seed S] INPUT.npy... OUTPUT.npy...\n"
@@ -457,14 +458,14 @@ void dn_em_main(dn_em *em, dn_graph *infer, dn_buf *c) {
     full.dim[0] = infer->batch;
     for (int d = 0; d < in->sample.rank; d++) full.dim[d + 1] = in->sample.dim[d];
     shape_arr(c, dn_fmt("ishape%d", k), full);
-    dn_buf_printf(c, "  in[%d] = malloc(%lld * sizeof(%s));\n", k, (long long)(dn_shape_count(in->sample) * infer->batch),
+    dn_buf_printf(&alloc, "  in[%d] = malloc(%lld * sizeof(%s));\n", k, (long long)(dn_shape_count(in->sample) * infer->batch),
                   in->is_class ? "int32_t" : em->real);
     k++;
   }
   for (int i = 0; i < no; i++) {
     dn_node *n = ((dn_output *)infer->outputs.v[i])->node;
     shape_arr(c, dn_fmt("oshape%d", i), n->shape);
-    dn_buf_printf(c, "  out[%d] = malloc(%lld * sizeof(%s));\n", i, (long long)dn_shape_count(n->shape), em->real);
+    dn_buf_printf(&alloc, "  out[%d] = malloc(%lld * sizeof(%s));\n", i, (long long)dn_shape_count(n->shape), em->real);
   }
   dn_buf_printf(c, "  if (argc == 2 && !strcmp(argv[1], \"--inputs\")) { /* one line per input: name, kind, classes, full shape */\n");
   for (int i = 0; i < infer->inputs.n; i++) {
@@ -480,6 +481,8 @@ void dn_em_main(dn_em *em, dn_graph *infer, dn_buf *c) {
                    "    else if (!strcmp(argv[a], \"--seed\")) seed = strtoull(argv[a + 1], NULL, 10);\n    else break;\n  }\n");
   dn_buf_printf(c, "  if (argc - a != %d) {\n    fprintf(stderr, \"usage: %%s [--weights W.safetensors] [--seed S]%s%s\\n\", argv[0]);\n    return 2;\n  }\n",
                 ni + no, ni ? " INPUT.npy x" : "", dn_fmt("%d OUTPUT.npy x%d", ni, no));
+  dn_buf_append(c, alloc.s, alloc.n);
+  dn_buf_free(&alloc);
   dn_buf_printf(c, "  state = malloc(%s_STATE_BYTES);\n  for (i = 0; i < %d; ++i) if (!in[i]) rc = 1;\n  for (i = 0; i < %d; ++i) if (!out[i]) rc = 1;\n"
                    "  if (!state) rc = 1;\n  if (!rc) %s_init(state, seed);\n  if (!rc && weights && %s_load(state, weights)) rc = 1;\n", em->P, ni, no, em->P, em->P);
   for (int i = 0, k = 0; i < infer->inputs.n; i++) {

@@ -145,6 +145,7 @@ static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root,
 
 /* Pointer declarations of the loaded leaves. */
 static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const char *in_group) {
+  const char *rs = b->nodes[root->id].inplace ? "" : "restrict ";
   char *done = dn_alloc((size_t)b->g->nodes.n);
   for (int id = 0; id <= root->id; id++) {
     if (!in_group[id]) continue;
@@ -155,7 +156,7 @@ static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, 
       if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR || done[x->id]) continue;
       done[x->id] = 1;
       const char *t = x->dtype == DN_I32 ? "int32_t" : em->real;
-      dn_buf_printf(c, "  const %s *restrict p%d = %s;\n", t, x->id, xe->expr);
+      dn_buf_printf(c, "  const %s *%sp%d = %s;\n", t, rs, x->id, xe->expr);
     }
   }
 }
@@ -167,7 +168,9 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
   for (int id = 0; id <= root->id; id++)
     if (in_group[id] && ((const dn_node *)b->g->nodes.v[id])->op == DN_OP_RAND_UNIFORM) rand = 1;
   int64_t cnt = dn_shape_count(root->shape);
-  dn_buf_printf(c, "{ /* %s%s */\n  %s *restrict dn_o = %s;\n", dn_ops[root->op].name, flat ? "" : " (broadcast)", em->real, out);
+  int inplace = b->nodes[root->id].inplace;
+  dn_buf_printf(c, "{ /* %s%s%s */\n  %s *%sdn_o = %s;\n", dn_ops[root->op].name, flat ? "" : " (broadcast)",
+                inplace ? ", in place" : "", em->real, inplace ? "" : "restrict ", out);
   leaf_ptrs(em, b, c, root, in_group);
   if (rand)
     dn_buf_printf(c, "  const uint64_t dn_seed = *(const uint64_t *)(st + %zu);\n  const int64_t dn_step = *(const int64_t *)(st + %zu);\n",

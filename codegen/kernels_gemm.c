@@ -192,8 +192,12 @@ static const char dnk_driver_text[] =
   " * its own panels, so tiles are independent); par: spread the tiles over threads (never\n"
   " * for col2im results, whose tiles overlap). */\n"
   "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par) {\n"
-  "  long ni = (M + DNK_MC - 1) / DNK_MC, nt = ni * ((N + DNK_NC - 1) / DNK_NC), tile;\n"
-  "  (void)par;\n"
+  "  long ni = (M + DNK_MC - 1) / DNK_MC, ncw = DNK_NC, nt, tile;\n"
+  "  if (par && ni * ((N + DNK_NC - 1) / DNK_NC) < 8) {  /* narrower column tiles: work for every thread */\n"
+  "    ncw = ((N + 7) / 8 + DNK_NR - 1) / DNK_NR * DNK_NR;\n"
+  "    if (ncw > DNK_NC) ncw = DNK_NC;\n"
+  "  }\n"
+  "  nt = ni * ((N + ncw - 1) / ncw);\n"
   "  if (M <= 4 && A->kind == 0 && B->kind == 0 && C->kind == 0 && C->cs == 1) {\n"
   "    dnk_gemm_small(M, N, K, A, B, C, acc, par);\n"
   "    return;\n"
@@ -201,8 +205,8 @@ static const char dnk_driver_text[] =
   "%s"
   "  for (tile = 0; tile < nt; ++tile) {\n"
   "    dnk_real ap[DNK_MC * DNK_KC], bp[DNK_KC * DNK_NC];\n"
-  "    long jc = tile / ni * DNK_NC, ic = tile %% ni * DNK_MC, pc, jr, ir;\n"
-  "    long nc = N - jc < DNK_NC ? N - jc : DNK_NC, mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
+  "    long jc = tile / ni * ncw, ic = tile %% ni * DNK_MC, pc, jr, ir;\n"
+  "    long nc = N - jc < ncw ? N - jc : ncw, mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
   "    for (pc = 0; pc < K; pc += DNK_KC) {\n"
   "      long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
   "      int a2 = acc || pc > 0 || C->kind == 1;\n"
@@ -323,7 +327,9 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
   int blas = ctx->blas && strcmp(ctx->real, "float") == 0;
   int outer_par = ctx->threads > 1 && g->nb > 1 && g->sc != 0;
   ctx->need |= blas ? DN_KNEED_CBLAS : DN_KNEED_GEMM;
-  dn_buf_printf(c, "{\n  long dk_b;\n");
+  dn_buf_printf(c, "{  /* gemm: %lld x [%lld x %lld] @ [%lld x %lld]%s%s%s */\n  long dk_b;\n", (long long)g->nb,
+                (long long)g->m, (long long)g->k, (long long)g->k, (long long)g->n, g->ta ? ", A transposed" : "",
+                g->tb ? ", B transposed" : "", g->sc == 0 && g->nb > 1 ? ", summed" : "");
   if (outer_par) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
   dn_buf_printf(c, "  for (dk_b = 0; dk_b < %lld; ++dk_b) {\n", (long long)g->nb);
   if (blas) {
@@ -446,8 +452,12 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
 
 int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   dn_kconv k = dnk_geometry(n);
+  static const char *const what[] = {"y = W_g @ im2col(x) per sample and group",
+                                     "dx = col2im(W_g^T @ dy) per sample and group",
+                                     "dw_g = sum over samples of dy @ im2col(x)^T"};
   ctx->need |= DN_KNEED_GEMM;
-  dn_buf_printf(c, "{\n");
+  dn_buf_printf(c, "{  /* %s: %s */\n", dn_ops[n->op].name,
+                what[n->op == DN_OP_CONV2D ? 0 : n->op == DN_OP_CONV2D_BWD_DATA ? 1 : 2]);
   if (n->op == DN_OP_CONV2D) dnk_conv_fwd(c, ctx, &k, out, in);
   else if (n->op == DN_OP_CONV2D_BWD_DATA) dnk_conv_bwd_data(c, ctx, &k, out, in);
   else dnk_conv_bwd_w(c, ctx, &k, out, in);

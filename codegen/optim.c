@@ -193,6 +193,10 @@ static void dn_cg_emit_slot(dn_buf *c, const dn_train_cfg *cfg, const dn_cg_slot
 void dn_cg_emit_update(dn_buf *c, const dn_train_cfg *cfg, const dn_cg_slot *slots, int n, const char *real,
                        const char *state, const char *step) {
   int nstate = dn_cg_optim_nstate(cfg);
+  if (n <= 0) {  /* nothing trainable: no per-step scalars (they would be unused variables) */
+    dn_buf_printf(c, "  (void)(%s);\n", step);
+    return;
+  }
   dn_buf_printf(c, "  /* optimizer update */\n  {\n");
   if (cfg->clip_norm > 0) dn_cg_emit_clip_norm(c, cfg, slots, n, real, state);
   dn_cg_emit_step_scalars(c, cfg, real, step);

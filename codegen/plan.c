@@ -18,22 +18,53 @@ static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 static int overlap(const dn_em_buf *a, const dn_em_buf *b) { return a->def <= b->end && b->def <= a->end; }
 
+/* The buffer an elementwise root r may overwrite in place: one its group reads elementwise
+ * (same element count), whose last reader is r, not pinned; -1 if none. */
+static int inplace_buf(const dn_em_body *b, const dn_node *r) {
+  dn_graph *g = b->g;
+  if (!(dn_ops[r->op].flags & DN_F_EW)) return -1;
+  for (int id = 0; id <= r->id; id++) {
+    const dn_node *n = g->nodes.v[id];
+    const dn_em_node *e = &b->nodes[id];
+    if (id != r->id && !(e->kind == DN_EMK_INLINE && e->pos == r->id)) continue;
+    for (int j = 0; j < n->nin; j++) {
+      const dn_node *x = n->in[j];
+      if (b->nodes[x->id].kind == DN_EMK_INLINE) continue;
+      if (dn_shape_count(x->shape) != dn_shape_count(r->shape)) continue;
+      while (b->nodes[x->id].kind == DN_EMK_VIEW) x = x->in[0];
+      const dn_em_node *xe = &b->nodes[x->id];
+      if (xe->kind != DN_EMK_ARENA || xe->buf < 0 || x->dtype != DN_F32 || xe->pinned) continue;
+      if (dn_shape_count(x->shape) != dn_shape_count(r->shape) || b->plan.b[xe->buf].end != r->id) continue;
+      return xe->buf;
+    }
+  }
+  return -1;
+}
+
 /* Collects the arena buffers with their live ranges. */
 static void collect(dn_em_body *b, size_t esize) {
   dn_graph *g = b->g;
   b->plan.b = dn_alloc(sizeof(dn_em_buf) * (size_t)(g->nodes.n + 1));
   b->plan.n = 0;
+  for (int i = 0; i < g->nodes.n; i++) b->nodes[i].buf = -1;
   for (int i = 0; i < g->nodes.n; i++) {
     dn_em_node *e = &b->nodes[i];
     dn_node *n = g->nodes.v[i];
-    e->buf = -1;
     if (e->kind != DN_EMK_ARENA) continue;
+    int end = e->pinned ? g->nodes.n : (e->last > e->pos ? e->last : e->pos);
+    int reuse = b->inplace ? inplace_buf(b, n) : -1;
+    if (reuse >= 0) {
+      e->buf = reuse;
+      e->inplace = 1;
+      b->plan.b[reuse].end = end;
+      continue;
+    }
     dn_em_buf *bf = &b->plan.b[b->plan.n];
     size_t el = n->dtype == DN_I32 ? 4 : esize;
     bf->node = i;
     bf->bytes = round64((size_t)dn_shape_count(n->shape) * el);
     bf->def = e->pos;
-    bf->end = e->pinned ? g->nodes.n : (e->last > e->pos ? e->last : e->pos);
+    bf->end = end;
     e->buf = b->plan.n++;
   }
 }

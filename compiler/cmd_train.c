@@ -499,7 +499,7 @@ int dn_cmd_eval(const dn_options *o) {
   dn_eval_result r = dn_feed_evaluate(&f, &ds, idx, ds.n);
   printf("samples %lld\n", (long long)ds.n);
   printf("loss %.6f\n", r.loss);
-  printf("accuracy %.6f\n", isfinite(r.acc) ? r.acc : 0.0);
+  printf("accuracy %.6f\n", r.acc);  /* nan when the model has no class output */
   rc = 0;
 done:
   free(idx);

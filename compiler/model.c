@@ -135,7 +135,8 @@ int dn_model_load_weights(dn_model *m, const char *path) {
     dn_model_param *p = &m->params[k];
     dnrt_tensor *t = (dnrt_tensor *)dnrt_tensors_find(&ts, p->name);
     if (!t) err = fail("%s: parameter '%s' is missing", path, p->name);
-    else if (check_tensor(p, t, path) || dnrt_tensor_to_f32(t) != 0) err = err || 1;
+    else if (check_tensor(p, t, path)) err = 1;
+    else if (dnrt_tensor_to_f32(t) != 0) err = fail("%s%s", dnrt_error(), "");
   }
   for (int k = 0; k < m->n_params && !err; k++) {
     const dnrt_tensor *t = dnrt_tensors_find(&ts, m->params[k].name);

@@ -179,8 +179,24 @@ static sym *scope_find(scope *sc, const char *name) {
 
 sym *dn_sema_lookup(sema *s, const char *name) { return scope_find(s->cur, name); }
 
+/* Whether the current scope is (inside) a def body. */
+static int in_def(const sema *s) {
+  for (const scope *sc = s->cur; sc; sc = sc->parent)
+    if (sc->is_def) return 1;
+  return 0;
+}
+
+/* The symbol a new declaration of `name` would clash with. A def body is a fresh scope
+ * whose locals may shadow global names; elsewhere every visible name counts. */
+static sym *conflict(sema *s, const char *name) {
+  if (!s->cur->is_def) return dn_sema_lookup(s, name);
+  for (int i = 0; i < s->cur->syms.n; i++)
+    if (strcmp(((sym *)s->cur->syms.v[i])->name, name) == 0) return s->cur->syms.v[i];
+  return NULL;
+}
+
 sym *dn_sema_declare(sema *s, const char *name, sym_kind kind, dn_ast *decl, dn_loc loc) {
-  sym *old = dn_sema_lookup(s, name);
+  sym *old = conflict(s, name);
   if (old) {
     dn_error(loc, "redefinition of '%s'%s", name, s->cur == s->global ? " (top-level names are assigned once)" : "");
     dn_note(old->loc, "'%s' was first defined here", name);
@@ -216,6 +232,17 @@ static const char *nearest_name(sema *s, const char *name, int want_def, int *be
   return pick;
 }
 
+/* A top-level statement after the current point that declares `name`, or NULL. */
+static dn_ast *later_decl(sema *s, const char *name) {
+  for (int i = 0; s->prog && i < s->prog->body.n; i++) {
+    dn_ast *st = s->prog->body.v[i];
+    int declares = st->kind == DN_AST_DEF || st->kind == DN_AST_BIND || st->kind == DN_AST_INPUT ||
+                   st->kind == DN_AST_PARAM || (st->kind == DN_AST_OUTPUT && st->a);
+    if (declares && st->name && strcmp(st->name, name) == 0 && !scope_find(s->global, name)) return st;
+  }
+  return NULL;
+}
+
 void dn_sema_suggest(sema *s, const char *name, dn_loc loc, int want_def) {
   int best = 1 << 30;
   const char *pick = nearest_name(s, name, want_def, &best);
@@ -224,9 +251,13 @@ void dn_sema_suggest(sema *s, const char *name, dn_loc loc, int want_def) {
   const char *what = want_def ? "function" : "name";
   /* A def body sees only earlier defs: a later (or its own) def is recursion. */
   sym *later = want_def ? scope_find(s->global, name) : NULL;
-  if (later && later->kind == SYM_DEF) {
+  dn_ast *after = later_decl(s, name);
+  if (later && later->kind == SYM_DEF && in_def(s)) {
     dn_error(loc, "unknown function '%s' here: a def can only call defs defined before it (no recursion)", name);
     dn_note(later->loc, "'%s' is defined here", name);
+  } else if (after && s->cur == s->global) {
+    dn_error(loc, "'%s' is used before its definition (definitions must come before their uses)", name);
+    dn_note(after->name_loc, "'%s' is defined here", name);
   } else if (ok) {
     dn_error(loc, "unknown %s '%s'; did you mean '%s'?", what, name, pick);
   } else {
@@ -300,8 +331,7 @@ dn_node *dn_sema_batched(sema *s, dn_node *t, dn_loc loc) {
   dn_node *r = dn_ir_reshape(s->g, t, dn_shape_make(t->shape.rank + 1, d), loc);
   d[0] = s->g->batch;
   dn_node *e = dn_ir_expand(s->g, r, dn_shape_make(t->shape.rank + 1, d), loc);
-  if (e == r) e = dn_node_add(s->g, DN_OP_EXPAND, 1, &r, r->shape, loc);
-  e->batched = 1;
+  e->batched = 1; /* axis 0 is now the batch: every sample sees the same value */
   e->dtype = t->dtype;
   e->classes = t->classes;
   return e;
@@ -852,7 +882,7 @@ static int param_init(sema *s, dn_ast *e, dn_param *p) {
 /* param NAME : [dims] [init = INIT] */
 static void stmt_param(sema *s, dn_ast *st) {
   dn_shape sh;
-  if (dn_sema_lookup(s, st->name)) {
+  if (conflict(s, st->name)) {
     dn_sema_declare(s, st->name, SYM_VALUE, st, st->name_loc); /* reports the redefinition */
     return;
   }
@@ -907,8 +937,8 @@ static void stmt_bind(sema *s, dn_ast *st) {
       return;
     }
   }
-  if (old) {
-    dn_sema_declare(s, st->name, SYM_VALUE, st, st->name_loc);
+  if (conflict(s, st->name)) {
+    dn_sema_declare(s, st->name, SYM_VALUE, st, st->name_loc); /* reports the redefinition */
     return;
   }
   sv v;
@@ -1064,6 +1094,7 @@ dn_graph *dn_sema(dn_ast *prog, const char *file, int64_t batch, dn_mode mode) {
   s->root = s->g = dn_graph_new(base_name(file), batch, mode);
   s->root->file = file;
   s->global = s->cur = scope_new(NULL, -1, "");
+  s->prog = prog;
   if (dn_sema_train_cfg(prog, &s->root->train)) return NULL;
   for (int i = 0; i < prog->body.n && !dn_error_limit_reached(); i++) dn_sema_stmt(s, prog->body.v[i]);
   if (dn_error_count() == errors && s->root->outputs.n == 0)

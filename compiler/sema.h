@@ -82,6 +82,7 @@ typedef struct sema {
   const char *file;  /* source path */
   int depth;         /* def inlining depth */
   dn_ast *model_stmt;/* the `model NAME` statement, once seen */
+  dn_ast *prog;      /* the program (for "used before its definition") */
 } sema;
 
 /* sema.c: core */

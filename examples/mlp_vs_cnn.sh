@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
 C
   cc -O1 -I"$HERE/../runtime" -o "$OUT/plot2" "$OUT/plot2.c" "$LIB" -lz -lm
   "$OUT/plot2" "$OUT/mlp.csv" "$OUT/lenet5.csv" "$OUT/mlp_vs_cnn.png"
+  rm -f "$OUT/plot2" "$OUT/plot2.c"
 elif /usr/bin/python3 -c 'import matplotlib' 2> /dev/null; then
   /usr/bin/python3 - "$OUT" <<'PY'
 import csv, sys, os

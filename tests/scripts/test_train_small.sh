@@ -70,6 +70,12 @@ tail -2 "$T/eval.txt" | head -1 | grep -Eq '^loss [0-9.eE+-]+$' || fail "eval: n
 tail -1 "$T/eval.txt" | awk '/^accuracy / { if ($2 > 0.6 && $2 <= 1) ok = 1 } END { exit !ok }' \
   || fail "eval: accuracy line: $(cat "$T/eval.txt")"
 
+# the padded last batch counts exactly: batch 64 (9 full + 24 of 600) agrees with batch 40 (no remainder)
+"$DNNCC" eval "$T/mlp.dnn" --weights "$T/w.safetensors" --data "csv:$T/train.csv" --batch 40 > "$T/eval40.txt" 2>&1 \
+  || fail "eval --batch 40 failed"
+paste <(tail -2 "$T/eval.txt") <(tail -2 "$T/eval40.txt") | awk '{ d = $2 - $4; if (d < 0) d = -d; if (d > 1e-4 * ($2 + 1e-3)) bad = 1 }
+  END { exit bad }' || fail "eval depends on the batch: $(cat "$T/eval.txt" "$T/eval40.txt")"
+
 # 3. SIGKILL during training, then --resume: same weights as an uninterrupted run
 gen 3000 4 "$T/big.csv"
 args=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs 12 --log "$T/full.csv" -o "$T/full.safetensors" -q)

@@ -352,6 +352,64 @@ START_TEST(generated_code_is_warning_free_c99) {
 }
 END_TEST
 
+
+/* A training graph by hand: parameters a (trainable), s (state), w (trainable); the
+ * "gradients" are d a = 2 w and d w = a + 1. P_grads lists a and w; grad_v fills the slots;
+ * a train step with SGD(lr 0.5) applies p -= 0.5 * g and advances the step counter. */
+START_TEST(grad_slots_and_train_step) {
+  dn_graph *g = dn_graph_new("t", 1, DN_MODE_TRAIN);
+  dn_node *x = add_input(g, "x", dn_shape_of(1, (int64_t)3));
+  dn_node *a = add_param(g, "a", dn_shape_of(1, (int64_t)3), DN_INIT_UNIFORM, -1, 1);
+  dn_node *s = add_param(g, "s", dn_shape_of(1, (int64_t)3), DN_INIT_ONES, 0, 0);
+  ((dn_param *)g->params.v[1])->trainable = 0;
+  dn_node *w = add_param(g, "w", dn_shape_of(1, (int64_t)3), DN_INIT_UNIFORM, -1, 1);
+  (void)x, (void)s;
+  g->loss_mean = dn_ir_scalar(g, 1.5, L);
+  dn_vec_push(&g->grads, dn_ir_binary(g, DN_OP_MUL, w, dn_ir_scalar(g, 2, L), L));
+  dn_vec_push(&g->grads, NULL);
+  dn_vec_push(&g->grads, dn_ir_binary(g, DN_OP_ADD, a, dn_ir_scalar(g, 1, L), L));
+  g->train.optimizer = DN_SGD;
+  g->train.lr = 0.5;
+  dn_graph *inf = dn_graph_new("t", 1, DN_MODE_INFER);
+  dn_node *xi = add_input(inf, "x", dn_shape_of(1, (int64_t)3));
+  add_output(inf, "y", dn_ir_unary(inf, DN_OP_NEG, xi, L));
+  dn_emit_opts o = {.prefix = "t", .opt_level = 2};
+  dn_buf c = {0};
+  ck_assert_int_eq(dn_emit_c(inf, g, &o, &c, NULL), 0);
+  dn_jit_opts jo = {2, 0, 0, 0};
+  dn_jit *j = dn_jit_compile(c.s, c.n, &jo);
+  dn_buf_free(&c);
+  ck_assert_ptr_nonnull(j);
+  const struct { const char *name; size_t off; size_t count; } *gi = dn_jit_lookup(j, "t_grads");
+  ck_assert_int_eq(*(const int *)dn_jit_lookup(j, "t_n_grads"), 2);
+  ck_assert_str_eq(gi[0].name, "a");
+  ck_assert_str_eq(gi[1].name, "w");
+  tparam *p = dn_jit_lookup(j, "t_params");
+  char *st = new_state(j, 5);
+  float a0[3], w0[3];
+  memcpy(a0, st + p[0].offset, sizeof a0);
+  memcpy(w0, st + p[2].offset, sizeof w0);
+  float in[3] = {1, 2, 3};
+  void *ip[1] = {in};
+  double (*grad)(void *, void *const *) = (double (*)(void *, void *const *))dn_jit_lookup(j, "t_grad_v");
+  double (*step)(void *, void *const *) = (double (*)(void *, void *const *))dn_jit_lookup(j, "t_train_step_v");
+  ck_assert_double_eq_tol(grad(st, ip), 1.5, 1e-9);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_float_eq_tol(((float *)(st + gi[0].off))[i], 2 * w0[i], 1e-6);
+    ck_assert_float_eq_tol(((float *)(st + gi[1].off))[i], a0[i] + 1, 1e-6);
+  }
+  ck_assert_double_eq_tol(step(st, ip), 1.5, 1e-9);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_float_eq_tol(((float *)(st + p[0].offset))[i], a0[i] - 0.5f * 2 * w0[i], 1e-6);
+    ck_assert_float_eq_tol(((float *)(st + p[2].offset))[i], w0[i] - 0.5f * (a0[i] + 1), 1e-6);
+    ck_assert_float_eq(((float *)(st + p[1].offset))[i], 1.0f);
+  }
+  ck_assert_int_eq((int)*(int64_t *)(st + *(const long long *)dn_jit_lookup(j, "t_step_offset")), 1);
+  free(st);
+  dn_jit_free(j);
+}
+END_TEST
+
 static Suite *emit_suite(void) {
   Suite *s = suite_create("emit");
   TCase *t = tcase_create("emit");
@@ -360,6 +418,7 @@ static Suite *emit_suite(void) {
   tcase_add_test(t, broadcast_and_fusion);
   tcase_add_test(t, plan_no_overlap_and_reuse);
   tcase_add_test(t, init_is_deterministic_with_right_statistics);
+  tcase_add_test(t, grad_slots_and_train_step);
   tcase_add_test(t, save_load_round_trip_and_rejection);
   tcase_add_test(t, generated_code_is_warning_free_c99);
   suite_add_tcase(s, t);

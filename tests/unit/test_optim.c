@@ -233,6 +233,31 @@ START_TEST(test_detects_mismatch) {
 }
 END_TEST
 
+/* No trainable parameters: the emitted code still compiles warning-free, for every optimizer. */
+START_TEST(test_no_params) {
+  for (int k = 0; k < 5; k++) {
+    dn_train_cfg c = {0};
+    c.optimizer = (dn_optim)k, c.lr = 0.1, c.momentum = 0.9, c.clip_norm = 1, c.clip_value = 1;
+    c.beta1 = 0.9, c.beta2 = 0.999, c.eps = 1e-8, c.rho = 0.9, c.alpha = 0.99;
+    dn_buf b = {0};
+    dn_buf_printf(&b, "#include <math.h>\n#include <stdint.h>\nvoid upd(char *state, int64_t step);\n"
+                      "void upd(char *state, int64_t step) {\n  (void)state;\n");
+    dn_cg_emit_update(&b, &c, NULL, 0, "float", "state", "step");
+    dn_buf_printf(&b, "}\n");
+    char path[] = "/tmp/dn_optim0_XXXXXX", cmd[512];
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert(write(fd, b.s, b.n) == (ssize_t)b.n);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "cc -x c -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only %s", path);
+    int rc = system(cmd);
+    unlink(path);
+    ck_assert_msg(rc == 0, "optimizer %d without parameters:\n%s", k, b.s);
+    dn_buf_free(&b);
+  }
+}
+END_TEST
+
 START_TEST(test_nstate) {
   dn_train_cfg c = {0};
   c.optimizer = DN_SGD;
@@ -257,6 +282,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_coverage);
   tcase_add_test(tc, test_nstate);
+  tcase_add_test(tc, test_no_params);
   tcase_add_loop_test(tc, test_case_double, 0, t_ncases);
   tcase_add_loop_test(tc, test_case_float, 0, t_ncases);
   tcase_add_test(tc, test_detects_mismatch);

@@ -307,6 +307,51 @@ START_TEST(conversions) {
 }
 END_TEST
 
+#ifdef DNNCC_SOURCE_DIR
+/* Reads one NumPy-written file, writes it back and compares the bytes; 1 if it was there. */
+static int numpy_identical(const char *path) {
+  char *a, *b;
+  size_t la, lb;
+  dnrt_tensor t;
+  if (dnrt_read_file(path, 1 << 26, &a, &la)) return 0;
+  ck_assert_msg(dnrt_npy_read(path, &t) == 0, "%s", dnrt_error());
+  ck_assert_int_eq(dnrt_npy_write(tr_path("copy.npy"), &t), 0);
+  ck_assert_int_eq(dnrt_read_file(tr_path("copy.npy"), 1 << 26, &b, &lb), 0);
+  ck_assert_msg(la == lb && !memcmp(a, b, la), "%s: our writer's bytes differ from NumPy's", path);
+  free(a);
+  free(b);
+  dnrt_tensor_free(&t);
+  return 1;
+}
+#endif
+
+/* The conformance suite's .npy files were written by NumPy: ours must be identical, and
+ * its safetensors (written by the reference implementation) must load. */
+START_TEST(numpy_and_reference_files) {
+#ifdef DNNCC_SOURCE_DIR
+  char dir[512], p[1024];
+  snprintf(dir, sizeof dir, "%s/../shared/conformance/cases", DNNCC_SOURCE_DIR);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int seen = 0;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(p, sizeof p, "%s/%s/in_x.npy", dir, e->d_name);
+    seen += numpy_identical(p);
+    snprintf(p, sizeof p, "%s/%s/weights.safetensors", dir, e->d_name);
+    dnrt_tensors ts;
+    if (access(p, R_OK) == 0) {
+      ck_assert_msg(dnrt_safetensors_read(p, &ts) == 0, "%s", dnrt_error());
+      ck_assert_int_gt(ts.n, 0);
+      dnrt_tensors_free(&ts);
+    }
+  }
+  if (d) closedir(d);
+  ck_assert(d == NULL || seen > 0);
+#endif
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("runtime_files");
   TCase *tc = tcase_create("files");
@@ -321,6 +366,7 @@ int main(void) {
   tcase_add_test(tc, safetensors_malformed);
   tcase_add_test(tc, atomic_write_and_read_limits);
   tcase_add_test(tc, conversions);
+  tcase_add_test(tc, numpy_and_reference_files);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -146,6 +146,13 @@ START_TEST(conv_rules) {
   g = compile("input x : [4, 6, 6]\noutput y = conv2d_transpose(x, 8, 3)\n");
   ck_assert_str_eq(dn_shape_str(((dn_param *)g->params.v[0])->shape), "[4, 8, 3, 3]");
   ck_assert_int_eq(count_op(g, DN_OP_CONV2D_BWD_DATA), 1);
+  /* pad=same: out = ceil(in / stride), total = (out-1)*stride + k - in, before = total / 2 */
+  g = compile("input x : [1, 5, 6]\noutput y = conv2d(x, 2, 4, stride=[1, 2], pad=same, bias=false)\n");
+  dn_node *cv = ((dn_output *)g->outputs.v[0])->node;
+  ck_assert_int_eq(cv->op, DN_OP_CONV2D);
+  ck_assert_int_eq(cv->win.ph, ((5 - 1) * 1 + 4 - 5) / 2);
+  ck_assert_int_eq(cv->win.pw, ((6 + 1) / 2 - 1) * 2 + 4 - 6 > 0 ? (((6 + 1) / 2 - 1) * 2 + 4 - 6) / 2 : 0);
+  ck_assert_int_eq(cv->shape.dim[3], (6 + 2 - 1) / 2);
   expect_error("input x : [784]\noutput y = conv2d(x, 8, kernel=3)\n", 2, "[C, H, W]");
   expect_error("input x : [1, 4, 4]\noutput y = conv2d(x, 2, kernel=7)\n", 2, "empty");
   expect_error("input x : [3, 8, 8]\noutput y = conv2d(x, 4, 3, groups=2)\n", 2, "groups");
@@ -301,6 +308,10 @@ START_TEST(name_rules) {
   expect_error("input x : [10]\noutput y = x\noutput y = x\n", 3, "output");
   expect_error("input x : [10]\ny = relu(x)\n", 1, "no output");
   expect_error("input x : [10]\ndef f(t) = t\noutput y = f\n", 3, "def");
+  expect_error("input x : [10]\noutput y = f(x)\ndef f(t) = t\n", 2, "before its definition");
+  expect_error("input x : [10]\ndef f(t) {\n  a = t\n  a = t\n  return a\n}\noutput y = f(x)\n", 4, "redefinition");
+  /* def locals may shadow globals; the global keeps its value */
+  expect_shape("input x : [10]\nh = x * 2\ndef f(t) {\n  h = dense(t, 3)\n  return h\n}\noutput y = f(h) + h[0:3]\n", "[3]");
 }
 END_TEST
 
@@ -487,6 +498,25 @@ START_TEST(summary_rows) {
 }
 END_TEST
 
+/* Every example checks in both modes, and its scans unroll to a valid graph. */
+START_TEST(examples_check) {
+  const char *src = getenv("DNNCC_SOURCE_DIR");
+  const char *names[] = {"mlp", "lenet5", "cifar_cnn", "lstm_classifier", "scan_rnn"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (int mode = 0; mode < 2; mode++) {
+      dn_diag_reset();
+      dn_ast *prog = dn_parse_file(dn_fmt("%s/examples/%s.dnn", src ? src : DNNCC_SOURCE_DIR, names[i]));
+      ck_assert_msg(prog != NULL, "cannot parse example %s", names[i]);
+      dn_graph *g = dn_sema(prog, names[i], 2, mode ? DN_MODE_TRAIN : DN_MODE_INFER);
+      ck_assert_msg(g != NULL, "example %s does not check", names[i]);
+      ck_assert_ptr_nonnull(g->loss_mean);
+      dn_unroll_scans(g);
+      dn_ir_verify(g);
+    }
+  }
+}
+END_TEST
+
 static Suite *sema_suite(void) {
   Suite *s = suite_create("sema");
   TCase *t = tcase_create("core");
@@ -512,6 +542,7 @@ static Suite *sema_suite(void) {
   tcase_add_test(t, train_block);
   tcase_add_test(t, diagnostic_format);
   tcase_add_test(t, summary_rows);
+  tcase_add_test(t, examples_check);
   suite_add_tcase(s, t);
   return s;
 }

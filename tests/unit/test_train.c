@@ -81,6 +81,7 @@ START_TEST(test_png_roundtrip) {
   png[40] ^= 1;  /* inside IDAT: the CRC check must notice */
   uint8_t *dummy = NULL;
   ck_assert_int_ne(t_png_decode(png, len, &rw, &rh, &dummy), 0);
+  free(png);
   ck_assert_int_ne(dnrt_png_encode(img, 0, h, &png, &len), 0);
   free(img), free(back), free(dummy);
 }
