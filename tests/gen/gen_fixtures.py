@@ -4,7 +4,7 @@
 Writes tests/fixtures/<name>/ in the conformance case format (see /work/shared/conformance:
 case.json, model.dnn, weights.safetensors, in_*.npy, out_*.npy, loss.npy, grad.safetensors)
 for a few models that exercise ops the shared cases do not: softplus, hardtanh, elu,
-leaky_relu, maxout, sqrt/square, grouped and dilated convolutions, batchnorm (training-mode
+leaky_relu, maxout, sqrt/square, grouped and dilated convolutions, batchnorm after a bias-free convolution (training-mode
 gradient, inference-mode output), avgpool with stride, embedding, transpose, conv1d,
 logsumexp, bce_logits. Each model is written twice: as .dnn text and as the same math in
 PyTorch (float64 from the float32 weights and inputs), with parameters under their SPEC 2.6
@@ -67,7 +67,7 @@ def act_zoo(p, x, t, train):
 CONV_BN = """model conv_bn
 input x : [4, 9, 9]
 input y : class(5)
-c1 = conv2d(x, 6, kernel=3, stride=2, pad=1, groups=2)
+c1 = conv2d(x, 6, kernel=3, stride=2, pad=1, groups=2, bias=false)
 b1 = batchnorm(c1)
 p1 = avgpool(relu(b1), 2, stride=1)
 c2 = conv2d(p1, 4, kernel=2, dilation=2)
@@ -77,7 +77,7 @@ loss = cross_entropy(logits, y)
 
 
 def conv_bn(p, x, y, train):
-    c1 = F.conv2d(x, p["c1.weight"], p["c1.bias"], stride=2, padding=1, groups=2)
+    c1 = F.conv2d(x, p["c1.weight"], None, stride=2, padding=1, groups=2)
     rm, rv = p["b1.running_mean"].clone(), p["b1.running_var"].clone()
     b1 = F.batch_norm(c1, rm, rv, p["b1.weight"], p["b1.bias"], training=train, momentum=0.1, eps=1e-5)
     p1 = F.avg_pool2d(F.relu(b1), 2, stride=1)
@@ -112,7 +112,7 @@ MODELS = [
       "h3.bias": (8,), "h4.weight": (8, 8), "h4.bias": (8,), "g.weight": (4, 8), "g.bias": (4,)},
      [("x", "f", (6,)), ("t", "f", (4,))], ["x"]),
     ("conv_bn", CONV_BN, conv_bn,
-     {"c1.weight": (6, 2, 3, 3), "c1.bias": (6,), "b1.weight": (6,), "b1.bias": (6,),
+     {"c1.weight": (6, 2, 3, 3), "b1.weight": (6,), "b1.bias": (6,),
       "b1.running_mean": (6,), "b1.running_var": (6,), "c2.weight": (4, 6, 2, 2), "c2.bias": (4,),
       "logits.weight": (5, 16), "logits.bias": (5,)},
      [("x", "f", (4, 9, 9)), ("y", 5, ())], ["x"]),
