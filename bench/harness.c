@@ -1,5 +1,7 @@
 /* harness.c - times one generated model (prefix bm): batch-1 inference or a training step.
- * Built by bench/run against bm.c/bm.h; prints the median time in microseconds. */
+ * Built by bench/run against bm.c/bm.h (with -DBM_TRAIN for `dnncc --train` code); prints the
+ * median time in microseconds. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,25 +24,26 @@ static int cmp(const void *a, const void *b) {
 int main(int argc, char **argv) {
   int train = argc > 1 && strcmp(argv[1], "train") == 0;
   int iters = argc > 2 ? atoi(argv[2]) : 200;
-  void *state = aligned_alloc(64, (BM_STATE_BYTES + 63) / 64 * 64);
-  static float x[BM_X_SIZE];
-  static float out[BM_LOGITS_SIZE];
-#ifdef BM_Y_SIZE
-  static int32_t y[BM_Y_SIZE];
-  for (int i = 0; i < BM_Y_SIZE; i++) y[i] = i % 10;
+  void *state = NULL;
+  if (posix_memalign(&state, 64, (bm_STATE_BYTES + 63) / 64 * 64)) return 1;
+  static float x[bm_X_SIZE];
+  static float out[bm_LOGITS_SIZE];
+#ifdef BM_TRAIN
+  static int32_t y[bm_Y_SIZE];
+  for (int i = 0; i < bm_Y_SIZE; i++) y[i] = i % 10;
 #endif
-  for (int i = 0; i < BM_X_SIZE; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f;
+  for (int i = 0; i < bm_X_SIZE; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f;
   bm_init(state, 1);
   double *t = malloc(sizeof(double) * (size_t)iters);
   for (int w = 0; w < 5; w++) {
-#ifdef BM_Y_SIZE
+#ifdef BM_TRAIN
     if (train) bm_train_step(state, x, y); else
 #endif
     bm_forward(state, x, out);
   }
   for (int i = 0; i < iters; i++) {
     double t0 = now_us();
-#ifdef BM_Y_SIZE
+#ifdef BM_TRAIN
     if (train) bm_train_step(state, x, y); else
 #endif
     bm_forward(state, x, out);

@@ -435,14 +435,14 @@ static void update(dn_em *em, dn_graph *train, dn_buf *c) {
 
 static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *data) {
   const char *P = em->P;
-  dn_em_body fw = {infer, NULL, input_exprs(em, infer, 0), infer->outputs.n, 0, 0, {0}, 0};
+  dn_em_body fw = {infer, NULL, input_exprs(em, infer, 0), infer->outputs.n, 0, 0, {0}, 0, NULL, 0};
   if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, data)) return 1;
   if (infer->loss_mean) {
-    dn_em_body ev = {infer, NULL, input_exprs(em, infer, 1), infer->outputs.n, 1, 0, {0}, 0};
+    dn_em_body ev = {infer, NULL, input_exprs(em, infer, 1), infer->outputs.n, 1, 0, {0}, 0, NULL, 0};
     if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, data)) return 1;
   }
   if (train) {
-    dn_em_body gr = {train, NULL, input_exprs(em, train, 1), 0, 1, 1, {0}, 0};
+    dn_em_body gr = {train, NULL, input_exprs(em, train, 1), 0, 1, 1, {0}, 0, NULL, 0};
     if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, data)) return 1;
   }
   const char *st = em->embed ? dn_fmt("state ? (char *)state : (char *)%s_workspace.b", P) : "(char *)state";

@@ -87,6 +87,8 @@ typedef struct dn_em_body {
   int want_grads;          /* compute the gradients and run ASSIGNs */
   dn_em_plan plan;         /* memory plan */
   int inplace;             /* let elementwise roots overwrite a dying input (-O1 and above) */
+  int *ew_stamp;           /* emit_ew.c scratch per node id: == ew_gen marks "seen" */
+  int ew_gen;              /* current stamp of ew_stamp */
 } dn_em_body;
 
 /* Parameter index in em->params of a graph's parameter (matched by name). */

@@ -16,6 +16,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emit.h"
@@ -84,11 +85,49 @@ static const char *op_expr(const dn_em *em, const dn_node *n, const char *a, con
   }
 }
 
-/* Marks the group's nodes (in[] flags by id) reachable from root through inline nodes. */
-static void mark_group(const dn_em_body *b, const dn_node *n, char *in_group) {
-  in_group[n->id] = 1;
-  for (int i = 0; i < n->nin; i++)
-    if (b->nodes[n->in[i]->id].kind == DN_EMK_INLINE && !in_group[n->in[i]->id]) mark_group(b, n->in[i], in_group);
+/* A fused group: the root and the inline nodes it reaches, ascending ids (= evaluation order). */
+typedef struct ew_group {
+  int *ids;                /* member node ids, ascending */
+  int n;                   /* members */
+} ew_group;
+
+/* A fresh "seen" stamp for b->ew_stamp (allocated once per body, so a group costs its size,
+ * not the graph's: unrolled scans make graphs of many thousand nodes). */
+static int new_stamp(dn_em_body *b) {
+  if (!b->ew_stamp) b->ew_stamp = dn_alloc(sizeof(int) * (size_t)(b->g->nodes.n + 1));
+  return ++b->ew_gen;
+}
+
+static int cmp_int(const void *x, const void *y) { return (*(const int *)x > *(const int *)y) - (*(const int *)x < *(const int *)y); }
+
+/* Collects root and the nodes reachable from it through inline nodes (iteratively: chains
+ * can be long). */
+static ew_group collect_group(dn_em_body *b, const dn_node *root) {
+  int gen = new_stamp(b), cap = 16, top = 0;
+  ew_group gr = {malloc(sizeof(int) * (size_t)cap), 0};
+  const dn_node **stack = malloc(sizeof(*stack) * (size_t)cap);
+  if (!gr.ids || !stack) dn_die("out of memory");
+  stack[top++] = root;
+  b->ew_stamp[root->id] = gen;
+  while (top > 0) {
+    const dn_node *n = stack[--top];
+    if (gr.n + n->nin + 1 > cap || top + n->nin + 1 > cap) {
+      cap = 2 * (cap + n->nin);
+      gr.ids = realloc(gr.ids, sizeof(int) * (size_t)cap);
+      stack = realloc(stack, sizeof(*stack) * (size_t)cap);
+      if (!gr.ids || !stack) dn_die("out of memory");
+    }
+    gr.ids[gr.n++] = n->id;
+    for (int i = 0; i < n->nin; i++) {
+      const dn_node *x = n->in[i];
+      if (b->nodes[x->id].kind != DN_EMK_INLINE || b->ew_stamp[x->id] == gen) continue;
+      b->ew_stamp[x->id] = gen;
+      stack[top++] = x;
+    }
+  }
+  free(stack);
+  qsort(gr.ids, (size_t)gr.n, sizeof(int), cmp_int);
+  return gr;
 }
 
 /* Index expression of an element of leaf shape s, for the loop over root shape r. */
@@ -104,11 +143,10 @@ static const char *leaf_index(dn_shape s, dn_shape r, int flat) {
 }
 
 /* Does every loaded leaf have the root's element count? */
-static int all_flat(const dn_em_body *b, const dn_node *root, const char *in_group) {
+static int all_flat(const dn_em_body *b, const dn_node *root, const ew_group *gr) {
   int64_t cnt = dn_shape_count(root->shape);
-  for (int id = 0; id <= root->id; id++) {
-    if (!in_group[id]) continue;
-    const dn_node *n = b->g->nodes.v[id];
+  for (int m = 0; m < gr->n; m++) {
+    const dn_node *n = b->g->nodes.v[gr->ids[m]];
     for (int i = 0; i < n->nin; i++) {
       const dn_node *x = n->in[i];
       dn_em_kind k = b->nodes[x->id].kind;
@@ -119,11 +157,11 @@ static int all_flat(const dn_em_body *b, const dn_node *root, const char *in_gro
 }
 
 /* Loads of the leaves, then one statement per group node. */
-static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const char *in_group, int flat,
+static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ew_group *gr, int flat,
                        const char *ind) {
-  char *loaded = dn_alloc((size_t)b->g->nodes.n);
-  for (int id = 0; id <= root->id; id++) {
-    if (!in_group[id]) continue;
+  int loaded = new_stamp(b);
+  for (int m = 0; m < gr->n; m++) {
+    int id = gr->ids[m];
     const dn_node *n = b->g->nodes.v[id];
     const char *v[2] = {"dn_i", "dn_i"};
     for (int i = 0; i < n->nin && i < 2; i++) {
@@ -133,10 +171,10 @@ static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root,
       else if (xe->kind == DN_EMK_SCALAR) v[i] = dn_fmt("(%s)", dn_em_lit(em, scalar_value(x)));
       else {
         v[i] = dn_fmt("l%d", x->id);
-        if (!loaded[x->id])
+        if (b->ew_stamp[x->id] != loaded)
           dn_buf_printf(c, "%sconst %s l%d = (%s)p%d[%s];\n", ind, em->real, x->id, em->real, x->id,
                         leaf_index(x->shape, root->shape, flat));
-        loaded[x->id] = 1;
+        b->ew_stamp[x->id] = loaded;
       }
     }
     dn_buf_printf(c, "%sconst %s v%d = %s;\n", ind, em->real, id, op_expr(em, n, v[0], v[1]));
@@ -144,17 +182,16 @@ static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root,
 }
 
 /* Pointer declarations of the loaded leaves. */
-static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const char *in_group) {
+static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ew_group *gr) {
   const char *rs = b->nodes[root->id].inplace ? "" : "restrict ";
-  char *done = dn_alloc((size_t)b->g->nodes.n);
-  for (int id = 0; id <= root->id; id++) {
-    if (!in_group[id]) continue;
-    const dn_node *n = b->g->nodes.v[id];
+  int done = new_stamp(b);
+  for (int m = 0; m < gr->n; m++) {
+    const dn_node *n = b->g->nodes.v[gr->ids[m]];
     for (int i = 0; i < n->nin; i++) {
       const dn_node *x = n->in[i];
       dn_em_node *xe = &b->nodes[x->id];
-      if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR || done[x->id]) continue;
-      done[x->id] = 1;
+      if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR || b->ew_stamp[x->id] == done) continue;
+      b->ew_stamp[x->id] = done;
       const char *t = x->dtype == DN_I32 ? "int32_t" : em->real;
       dn_buf_printf(c, "  const %s *%sp%d = %s;\n", t, rs, x->id, xe->expr);
     }
@@ -162,16 +199,15 @@ static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, 
 }
 
 void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const char *out) {
-  char *in_group = dn_alloc((size_t)b->g->nodes.n);
-  mark_group(b, root, in_group);
-  int flat = all_flat(b, root, in_group), rand = 0;
-  for (int id = 0; id <= root->id; id++)
-    if (in_group[id] && ((const dn_node *)b->g->nodes.v[id])->op == DN_OP_RAND_UNIFORM) rand = 1;
+  ew_group gr = collect_group(b, root);
+  int flat = all_flat(b, root, &gr), rand = 0;
+  for (int m = 0; m < gr.n; m++)
+    if (((const dn_node *)b->g->nodes.v[gr.ids[m]])->op == DN_OP_RAND_UNIFORM) rand = 1;
   int64_t cnt = dn_shape_count(root->shape);
   int inplace = b->nodes[root->id].inplace;
   dn_buf_printf(c, "{ /* %s%s%s */\n  %s *%sdn_o = %s;\n", dn_ops[root->op].name, flat ? "" : " (broadcast)",
                 inplace ? ", in place" : "", em->real, inplace ? "" : "restrict ", out);
-  leaf_ptrs(em, b, c, root, in_group);
+  leaf_ptrs(em, b, c, root, &gr);
   if (rand)
     dn_buf_printf(c, "  const uint64_t dn_seed = *(const uint64_t *)(st + %zu);\n  const int64_t dn_step = *(const int64_t *)(st + %zu);\n",
                   em->step_off + 8, em->step_off);
@@ -179,8 +215,9 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
     dn_buf_printf(c, "  long dn_i;\n");
     if (em->o->threads > 1 && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
     dn_buf_printf(c, "  for (dn_i = 0; dn_i < %lld; ++dn_i) {\n", (long long)cnt);
-    body_stmts(em, b, c, root, in_group, 1, "    ");
+    body_stmts(em, b, c, root, &gr, 1, "    ");
     dn_buf_printf(c, "    dn_o[dn_i] = v%d;\n  }\n}\n", root->id);
+    free(gr.ids);
     return;
   }
   int r = root->shape.rank;
@@ -194,8 +231,9 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
   const char *ind = dn_fmt("%*s", 2 * r + 2, "");
   const char *flat_idx = leaf_index(root->shape, dn_shape_make(0, NULL), 0);
   dn_buf_printf(c, "%sconst long dn_i = %s;\n", ind, flat_idx);
-  body_stmts(em, b, c, root, in_group, 0, ind);
+  body_stmts(em, b, c, root, &gr, 0, ind);
   dn_buf_printf(c, "%sdn_o[dn_i] = v%d;\n%*s}\n}\n", ind, root->id, 2 * r, "");
+  free(gr.ids);
 }
 
 void dn_em_ew_helpers(dn_em *em, dn_buf *c) {

@@ -9,7 +9,10 @@ static int dumping(const dn_pipeline_opts *o, const char *what) { return o->dump
 int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u) {
   memset(u, 0, sizeof *u);
   u->prog = dn_parse_file(o->file);
-  if (!u->prog) return 1;
+  return u->prog ? dn_pipeline_ast(o, u) : 1;
+}
+
+int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
   if (dumping(o, "ast")) dn_ast_dump(u->prog, stdout);
 
   dn_train_cfg cfg;
@@ -19,7 +22,7 @@ int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u) {
   u->infer = dn_sema(u->prog, o->file, batch, DN_MODE_INFER);
   if (!u->infer) return 1;
   dn_ir_verify(u->infer);
-  dn_unroll_scans(u->infer);
+  if (dn_unroll_scans(u->infer)) return 1;
   dn_simplify(u->infer, o->opt_level);
   dn_ir_verify(u->infer);
   if (dumping(o, "ir")) dn_ir_dump(u->infer, stdout);
@@ -32,7 +35,7 @@ int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u) {
     return 1;
   }
   dn_ir_verify(u->train);
-  dn_unroll_scans(u->train);
+  if (dn_unroll_scans(u->train)) return 1;
   if (dn_autodiff(u->train)) return 1;
   dn_ir_verify(u->train);
   dn_simplify(u->train, o->opt_level);

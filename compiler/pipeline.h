@@ -31,6 +31,10 @@ typedef struct dn_unit {
 /* Runs the front end and the graph passes. Returns 0, or 1 after reporting errors. */
 int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u);
 
+/* The same from an already parsed u->prog (the rest of *u zeroed): for sources held in
+ * memory (dn_parse), as the front-end fuzzer does. */
+int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u);
+
 /* sema.c: checks the program and builds its graph for a batch and a mode. Inference graphs
  * hold what the outputs need (and the loss, when every input it reads is given); training
  * graphs hold outputs and loss, loss_mean set. NULL after reporting errors. */
@@ -44,8 +48,11 @@ int dn_sema_train_cfg(dn_ast *prog, dn_train_cfg *cfg);
 int dn_autodiff(dn_graph *g);
 
 /* unroll.c: replaces each SCAN by a copy of its body per step (nested scans too), so
- * autodiff and the emitter see straight-line code. */
-void dn_unroll_scans(dn_graph *g);
+ * autodiff and the emitter see straight-line code. Returns 0, or 1 after a located error
+ * when the unrolled graph would exceed DN_MAX_UNROLLED nodes (compile time and memory grow
+ * faster than linearly beyond that: 48,000 nodes took 5 s). */
+#define DN_MAX_UNROLLED 60000
+int dn_unroll_scans(dn_graph *g);
 
 /* simplify.c: CSE, constant folding, algebraic identities, dead-code elimination. Keeps
  * outputs, loss, loss_mean, grads and side effects alive; renumbers ids. */

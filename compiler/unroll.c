@@ -9,6 +9,7 @@
  * unrolled graph with the ordinary rules (BPTT falls out of the chain rule), and the
  * emitter prints straight-line code for it.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "pipeline.h"
@@ -120,7 +121,39 @@ static int unroll_once(dn_graph *g) {
   return found;
 }
 
-void dn_unroll_scans(dn_graph *g) {
+/* Nodes the graph has once every scan is unrolled (nested scans multiply), saturating at
+ * INT64_MAX / 2. */
+static int64_t unrolled_size(const dn_graph *g) {
+  int64_t total = 0;
+  for (int i = 0; i < g->nodes.n; i++) {
+    const dn_node *n = g->nodes.v[i];
+    int64_t k = 1;
+    if (n->op == DN_OP_SCAN) {
+      int64_t body = unrolled_size(n->scan.body) + n->scan.n_state;
+      k = body > (INT64_MAX / 2) / n->scan.steps ? INT64_MAX / 2 : body * n->scan.steps;
+    }
+    total = total > INT64_MAX / 2 - k ? INT64_MAX / 2 : total + k;
+  }
+  return total;
+}
+
+/* The first SCAN of g, for the location of the size error. */
+static const dn_node *first_scan(const dn_graph *g) {
+  for (int i = 0; i < g->nodes.n; i++)
+    if (((const dn_node *)g->nodes.v[i])->op == DN_OP_SCAN) return g->nodes.v[i];
+  return NULL;
+}
+
+int dn_unroll_scans(dn_graph *g) {
+  int64_t size = unrolled_size(g);
+  const dn_node *scan = first_scan(g);
+  if (scan && size > DN_MAX_UNROLLED) {
+    dn_error(scan->loc, "this recurrence unrolls to %lld operations, more than dnncc supports (%d): "
+             "scans are compiled one copy of the body per step; use fewer steps",
+             (long long)size, DN_MAX_UNROLLED);
+    return 1;
+  }
   while (unroll_once(g)) {
   }
+  return 0;
 }

@@ -66,8 +66,8 @@ static int idx_read(const char *path, uint32_t magic, int rank, int64_t *dims, u
 /* Loads an image file into out->x and out->shape. */
 static int idx_images(const char *path, dnrt_dataset *out) {
   unsigned char *buf = NULL;
-  const unsigned char *px;
-  int64_t d[3];
+  const unsigned char *px = NULL;
+  int64_t d[3] = {0, 0, 0};
   int64_t per = 0;
   int rc = idx_read(path, 0x00000803, 3, d, &buf, &px);
   /* with n = 0 the total is 0 however large rows x cols is: check the image size alone */
@@ -90,8 +90,8 @@ static int idx_images(const char *path, dnrt_dataset *out) {
 /* Loads a label file into out->y; the count must equal out->n. */
 static int idx_labels(const char *path, dnrt_dataset *out) {
   unsigned char *buf = NULL;
-  const unsigned char *lb;
-  int64_t d[1];
+  const unsigned char *lb = NULL;
+  int64_t d[1] = {0};
   int rc = idx_read(path, 0x00000801, 1, d, &buf, &lb);
   if (!rc && d[0] != out->n)
     rc = dnrt_fail("%s: %lld labels for %lld images", path, (long long)d[0], (long long)out->n);

@@ -55,3 +55,12 @@ put("fuzz_augment", "all", b"\x02\x07\x07flip,crop=2,brightness=0.3,contrast=0.5
 put("fuzz_augment", "crop", b"\x00\x04\x03crop=4")
 rec = lambda lab, k: bytes([lab]) + bytes((i * 13 + k) % 256 for i in range(3072))
 put("fuzz_cifar", "five", bytes([64, 64, 128, 64, 64]) + rec(1, 0) + rec(2, 1) + rec(3, 2) + rec(9, 3) + rec(0, 4) + rec(5, 5))
+
+# fuzz_dnn: every model the project and the conformance suite ship, valid and invalid
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+for sub in ("examples", "tests/errors", "tests/fixtures", "../shared/conformance"):
+    for dirpath, _, files in os.walk(os.path.join(root, sub)):
+        for f in sorted(files):
+            if f.endswith(".dnn"):
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    put("fuzz_dnn", os.path.relpath(os.path.join(dirpath, f), root).replace("/", "_"), fh.read())

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# test_sanitize.sh DNNCC SRCDIR - the sanitizer job: dnncc, its runtime and the unit tests
+# built with DNNCC_SANITIZE=ON (AddressSanitizer + UndefinedBehaviorSanitizer, no recovery)
+# in a build directory next to dnncc's, then the Check unit tests, the conformance suite and
+# the error programs run on that build. (The generated code of every example runs under
+# the sanitizers in test_compile_examples.sh.) The cc + dlopen JIT is used: LLVM's shared
+# libraries are not built with the sanitizers.
+set -u
+DNNCC=${1:?usage: test_sanitize.sh DNNCC SRCDIR}
+SRC=${2:?usage: test_sanitize.sh DNNCC SRCDIR}
+B="$(dirname "$DNNCC")/sanitize-build"
+cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Debug -DDNNCC_SANITIZE=ON -DDNNCC_JIT=CC -DDNNCC_WERROR=ON > "$B.log" 2>&1 \
+  && cmake --build "$B" -j2 >> "$B.log" 2>&1 || { tail -40 "$B.log"; echo "FAIL: sanitizer build"; exit 1; }
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export XDG_CACHE_HOME="$B/cache"
+ctest --test-dir "$B" --output-on-failure -R '^(unit\.|conformance$|error_programs$)'
