@@ -68,6 +68,8 @@ static int st_entry_parse(const char *path, const dnrt_json_doc *d, int k, int64
   int64_t off[2], nbytes;
   char s[256];
   if (memchr(name, 0, d->v[k].keylen)) return dnrt_fail("%s: a tensor name contains a NUL character", path);
+  /* an empty name could not be written back (nor name a parameter): found by fuzz_safetensors */
+  if (d->v[k].keylen == 0) return dnrt_fail("%s: a tensor has an empty name", path);
   if (st_members(path, name, d, k, idx) || st_dtype(path, name, &d->v[idx[0]], &e->t.dtype) ||
       st_ints(path, name, "shape", d, idx[1], e->t.shape, DNRT_MAX_RANK, &e->t.rank) ||
       st_ints(path, name, "data_offsets", d, idx[2], off, 2, &n))

@@ -36,7 +36,7 @@ typedef struct t_model {
 } t_model;
 
 static t_model *t_new(void) {
-  t_model *m = calloc(1, sizeof *m);
+  t_model *m = dn_alloc(sizeof *m); /* arena: freed with the graph */
   m->g = dn_graph_new("t", 2, DN_MODE_TRAIN);
   m->g->file = "t.dnn";
   return m;
@@ -50,7 +50,7 @@ static dn_node *t_param(t_model *m, dn_shape s, int trainable, int positive) {
   p->trainable = trainable;
   int i = m->g->params.n;
   dn_vec_push(&m->g->params, p);
-  m->env.param[i] = malloc(sizeof(double) * (size_t)dn_shape_count(s));
+  m->env.param[i] = dn_alloc(sizeof(double) * (size_t)dn_shape_count(s));
   for (int64_t j = 0; j < dn_shape_count(s); j++) m->env.param[i][j] = t_value(positive);
   return dn_ir_param(m->g, i, L);
 }
@@ -67,7 +67,7 @@ static dn_node *t_input(t_model *m, dn_shape s, int64_t classes) {
   dn_node *n = dn_ir_input(m->g, i, L);
   in->node = n;
   int64_t cnt = dn_shape_count(n->shape);
-  m->env.input[i] = malloc(sizeof(double) * (size_t)cnt);
+  m->env.input[i] = dn_alloc(sizeof(double) * (size_t)cnt);
   for (int64_t j = 0; j < cnt; j++)
     m->env.input[i][j] = classes ? (double)(int64_t)t_uniform(0, (double)classes) : t_value(0);
   return n;

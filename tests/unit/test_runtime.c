@@ -224,6 +224,7 @@ START_TEST(safetensors_malformed) {
   tr_fails(dnrt_safetensors_read(st_raw("[1, 2]", -1, 0), &r), "not a JSON object");
   tr_fails(dnrt_safetensors_read(st_raw("{\"__metadata__\": 3}", -1, 0), &r), "__metadata__");
   tr_fails(dnrt_safetensors_read(st_raw("{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", -1, 4), &r), "NUL");
+  tr_fails(dnrt_safetensors_read(st_raw("{\"\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", -1, 4), &r), "empty name");
   static const char *bad_json[] = {"{\"a\":1,}", "{\"a\" 1}", "{\"a\":tru}", "{\"a\":\"x}", "{\"a\":01}", "{\"a\":1.}",
                                    "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}", "{\"a\":[1 2]}", "{} {}", "{\"a\":\"\x01\"}",
                                    "{\"a\":-}", "{\"a\":\"\\u12g4\"}", "", "{"};

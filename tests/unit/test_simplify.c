@@ -20,7 +20,7 @@ typedef struct t_g {
 } t_g;
 
 static t_g *t_new(void) {
-  t_g *t = calloc(1, sizeof *t);
+  t_g *t = dn_alloc(sizeof *t); /* arena: freed with the graph */
   t->g = dn_graph_new("t", 2, DN_MODE_TRAIN);
   return t;
 }
@@ -33,7 +33,7 @@ static dn_node *t_param(t_g *t, int trainable) {
   p->trainable = trainable;
   int i = t->g->params.n;
   dn_vec_push(&t->g->params, p);
-  t->env.param[i] = malloc(sizeof(double) * 6);
+  t->env.param[i] = dn_alloc(sizeof(double) * 6);
   for (int j = 0; j < 6; j++) t->env.param[i][j] = 0.1 * (i + 1 + j);
   return dn_ir_param(t->g, i, L);
 }
@@ -53,10 +53,10 @@ static int count_op(const dn_graph *g, dn_op op) {
   return c;
 }
 
-/* The values of every output, evaluated by the reference interpreter (malloc'd). */
+/* The values of every output, evaluated by the reference interpreter (arena memory). */
 static double *t_values(t_g *t) {
   double **v = te_eval(t->g, &t->env);
-  double *r = malloc(sizeof(double) * 6 * (size_t)t->g->outputs.n);
+  double *r = dn_alloc(sizeof(double) * 6 * (size_t)t->g->outputs.n);
   for (int i = 0; i < t->g->outputs.n; i++)
     for (int j = 0; j < 6; j++) r[i * 6 + j] = v[out(t, i)->id][dn_shape_count(out(t, i)->shape) > 1 ? j : 0];
   te_free(t->g, v);
