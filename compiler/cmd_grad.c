@@ -162,9 +162,11 @@ static double check_param(dn_model *m, const dn_model_param *p, void **in, doubl
   double tau = fmax(1e-2 * scale, 1e-8), worst = 0;
   for (int64_t k = 0; k < n; k++) {
     double e = INFINITY, h = 1e-6;
-    for (int s = 0; s < DN_GC_STEPS && !(e <= 0.1 * tol); s++, h *= 10)
-      e = fmin(e, element_error(ana[k], numeric_grad(m, in, &w[idx[k]], h), tau));
-    if (isnan(e)) e = INFINITY;
+    for (int s = 0; s < DN_GC_STEPS && !(e <= 0.1 * tol); s++, h *= 10) {
+      double es = element_error(ana[k], numeric_grad(m, in, &w[idx[k]], h), tau);
+      if (!isfinite(es)) return INFINITY;  /* a non-finite value fails at once */
+      e = fmin(e, es);
+    }
     worst = fmax(worst, e);
   }
   *checked = n;

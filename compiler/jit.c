@@ -16,7 +16,7 @@ static int use_llvm(void) {
   return dn_jit_llvm_available();
 }
 
-const char *dn_jit_name(void) { return dn_jit_llvm_available() ? "llvm" : "cc"; }
+const char *dn_jit_name(void) { return dn_jit_llvm_built() ? "llvm" : "cc"; }
 
 dn_jit *dn_jit_compile(const char *src, size_t len, const dn_jit_opts *o) {
   int llvm = use_llvm();

@@ -29,7 +29,8 @@ const char *dn_jit_name(void);                        /* "llvm" or "cc" */
 dn_jit *dn_jit_cc_compile(const char *src, size_t len, const dn_jit_opts *o);
 void *dn_jit_cc_lookup(dn_jit *j, const char *symbol);
 void dn_jit_cc_free(dn_jit *j);
-int dn_jit_llvm_available(void);
+int dn_jit_llvm_built(void);      /* dnncc was built with the LLVM back end (no loading) */
+int dn_jit_llvm_available(void);  /* ... and its module loads (loads it on first call) */
 dn_jit *dn_jit_llvm_compile(const char *src, size_t len, const dn_jit_opts *o);
 void *dn_jit_llvm_lookup(dn_jit *j, const char *symbol);
 void dn_jit_llvm_free(dn_jit *j);

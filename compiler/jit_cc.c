@@ -76,7 +76,7 @@ static const char *cc_flags(const dn_jit_opts *o) {
   const char *cc = getenv("CC");
   int lvl = o && o->opt_level >= 0 && o->opt_level <= 3 ? o->opt_level : 2;
   if (o && o->opt_level == 0) lvl = 2;
-  return dn_fmt("%s -std=c99 -O%d -march=native -fPIC -shared -w%s%s%s", cc && *cc ? cc : "cc", lvl,
+  return dn_fmt("%s -std=c99 -O%d -march=native -ffp-contract=off -fPIC -shared -w%s%s%s", cc && *cc ? cc : "cc", lvl,
                 o && o->openmp ? " -fopenmp" : "",
                 o && o->openblas && DNNCC_CBLAS_INCLUDE[0] ? " -I" DNNCC_CBLAS_INCLUDE : "",
                 o && o->openblas ? " -lopenblas" : "");

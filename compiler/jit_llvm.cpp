@@ -137,14 +137,20 @@ std::string cache_flags(const dn_jit_opts *o) {
          (o && o->openblas ? " -lopenblas" : "") + " " + host_description();
 }
 
+/* The host's cache directory and source hash (compiler/jit_cc.c), handed over by
+ * dnmod_llvm_init: this file is built as a module that dnncc loads on first use (see
+ * compiler/jit_llvm_load.c), not linked into dnncc, so it cannot call them directly. */
+const char *(*host_cache_dir)(void);
+void (*host_hash)(const char *src, size_t len, const char *flags, char out[17]);
+
 /* The cache file for this source and these options, or "" when caching is off. */
 std::string cache_path(const char *src, size_t len, const dn_jit_opts *o) {
   if (o && o->no_cache) return "";
-  const char *dir = dn_jit_cache_dir();
+  const char *dir = host_cache_dir ? host_cache_dir() : nullptr;
   if (!dir || !*dir || std::strcmp(dir, ".") == 0) return "";  /* never litter the cwd */
   std::string flags = cache_flags(o);
   char key[17] = {0};
-  dn_jit_hash(src, len, flags.c_str(), key);
+  host_hash(src, len, flags.c_str(), key);
   llvm::SmallString<256> p(dir);
   llvm::sys::path::append(p, std::string("llvm-") + key + ".o");
   return p.str().str();
@@ -404,9 +410,20 @@ void *lookup(dn_jit *j, const char *symbol) {
 
 }  // namespace
 
-extern "C" int dn_jit_llvm_available(void) { return 1; }
+/* --- the module's entry points (resolved with dlsym by compiler/jit_llvm_load.c) ---- */
 
-extern "C" dn_jit *dn_jit_llvm_compile(const char *src, size_t len, const dn_jit_opts *o) {
+extern "C" __attribute__((visibility("default"))) void dnmod_llvm_init(
+    const char *(*cache_dir)(void), void (*hash)(const char *, size_t, const char *, char[17])) {
+  host_cache_dir = cache_dir;
+  host_hash = hash;
+}
+
+extern "C" __attribute__((visibility("default"))) dn_jit *dnmod_llvm_compile(const char *src, size_t len,
+                                                                             const dn_jit_opts *o) {
+  if (!host_hash) {
+    report("the LLVM module was not initialized");
+    return nullptr;
+  }
   try {
     return compile(src, len, o);
   } catch (const std::bad_alloc &) {
@@ -417,7 +434,7 @@ extern "C" dn_jit *dn_jit_llvm_compile(const char *src, size_t len, const dn_jit
   return nullptr;
 }
 
-extern "C" void *dn_jit_llvm_lookup(dn_jit *j, const char *symbol) {
+extern "C" __attribute__((visibility("default"))) void *dnmod_llvm_lookup(dn_jit *j, const char *symbol) {
   if (!j || !symbol) return nullptr;
   try {
     return lookup(j, symbol);
@@ -427,6 +444,8 @@ extern "C" void *dn_jit_llvm_lookup(dn_jit *j, const char *symbol) {
   return nullptr;
 }
 
-extern "C" void dn_jit_llvm_free(dn_jit *j) { delete j; }
+extern "C" __attribute__((visibility("default"))) void dnmod_llvm_free(dn_jit *j) { delete j; }
 
-extern "C" void dn_jit_llvm_get_stats(dn_jit_llvm_stats *out) { *out = g_stats; }
+extern "C" __attribute__((visibility("default"))) void dnmod_llvm_get_stats(dn_jit_llvm_stats *out) {
+  *out = g_stats;
+}

@@ -1,4 +1,4 @@
-/* jit_llvm.h - introspection for the LLVM JIT back end (jit_llvm.cpp / jit_llvm_stub.c).
+/* jit_llvm.h - introspection for the LLVM JIT back end (jit_llvm.cpp via jit_llvm_load.c).
  *
  * The back end itself is reached through jit.h. This header only exposes counters so that
  * tests (and curious users of --verbose style output) can tell whether a compile went

@@ -121,34 +121,41 @@ static int unroll_once(dn_graph *g) {
   return found;
 }
 
-/* Nodes the graph has once every scan is unrolled (nested scans multiply), saturating at
- * INT64_MAX / 2. */
+static int64_t unrolled_size(const dn_graph *g);
+
+/* Nodes one SCAN unrolls to (its body per step, nested scans multiplied), saturating. */
+static int64_t scan_size(const dn_node *scan) {
+  int64_t body = unrolled_size(scan->scan.body) + scan->scan.n_state;
+  return body > (INT64_MAX / 2) / scan->scan.steps ? INT64_MAX / 2 : body * scan->scan.steps;
+}
+
+/* Nodes the graph has once every scan is unrolled, saturating at INT64_MAX / 2. */
 static int64_t unrolled_size(const dn_graph *g) {
   int64_t total = 0;
   for (int i = 0; i < g->nodes.n; i++) {
     const dn_node *n = g->nodes.v[i];
-    int64_t k = 1;
-    if (n->op == DN_OP_SCAN) {
-      int64_t body = unrolled_size(n->scan.body) + n->scan.n_state;
-      k = body > (INT64_MAX / 2) / n->scan.steps ? INT64_MAX / 2 : body * n->scan.steps;
-    }
+    int64_t k = n->op == DN_OP_SCAN ? scan_size(n) : 1;
     total = total > INT64_MAX / 2 - k ? INT64_MAX / 2 : total + k;
   }
   return total;
 }
 
-/* The first SCAN of g, for the location of the size error. */
-static const dn_node *first_scan(const dn_graph *g) {
-  for (int i = 0; i < g->nodes.n; i++)
-    if (((const dn_node *)g->nodes.v[i])->op == DN_OP_SCAN) return g->nodes.v[i];
-  return NULL;
+/* The top-level SCAN of g that unrolls to the most nodes (for the location of the size
+ * error); NULL when there is none. */
+static const dn_node *largest_scan(const dn_graph *g) {
+  const dn_node *best = NULL;
+  for (int i = 0; i < g->nodes.n; i++) {
+    const dn_node *n = g->nodes.v[i];
+    if (n->op == DN_OP_SCAN && (!best || scan_size(n) > scan_size(best))) best = n;
+  }
+  return best;
 }
 
 int dn_unroll_scans(dn_graph *g) {
   int64_t size = unrolled_size(g);
-  const dn_node *scan = first_scan(g);
+  const dn_node *scan = largest_scan(g);
   if (scan && size > DN_MAX_UNROLLED) {
-    dn_error(scan->loc, "this recurrence unrolls to %lld operations, more than dnncc supports (%d): "
+    dn_error(scan->loc, "the model unrolls to %lld operations (this recurrence is the largest), more than dnncc supports (%d): "
              "scans are compiled one copy of the body per step; use fewer steps",
              (long long)size, DN_MAX_UNROLLED);
     return 1;

@@ -63,4 +63,4 @@ for sub in ("examples", "tests/errors", "tests/fixtures", "../shared/conformance
         for f in sorted(files):
             if f.endswith(".dnn"):
                 with open(os.path.join(dirpath, f), "rb") as fh:
-                    put("fuzz_dnn", os.path.relpath(os.path.join(dirpath, f), root).replace("/", "_"), fh.read())
+                    put("fuzz_dnn", os.path.relpath(os.path.join(dirpath, f), root).replace("/", "_").lstrip("._"), fh.read())

@@ -4,6 +4,8 @@
 #      cc -std=c99 -Wall -Wextra -pedantic -Werror;
 #   2. with --emit-main at -O0 and -O2, built under ASan/UBSan when cc supports it, a
 #      forward pass on random inputs runs clean and both levels agree (rel. err. <= 1e-4);
+#   3. the same -O2 program with --blas openblas --threads 2 (cblas_sgemm, OpenMP) agrees
+#      with the plain one (rel. err. <= 1e-4);
 set -u
 DNNCC=${1:?usage: test_compile_examples.sh DNNCC SRCDIR}
 SRC=${2:?usage: test_compile_examples.sh DNNCC SRCDIR}
@@ -16,6 +18,9 @@ echo 'int main(void){return 0;}' > "$T/san.c"
 if cc -fsanitize=address,undefined -o "$T/san" "$T/san.c" 2>/dev/null && "$T/san"; then
   SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 fi
+CBLAS_H=$(find /usr/include -name cblas.h | head -n1)
+CBLAS_INC=-I$(dirname "${CBLAS_H:-/nonexistent/cblas.h}")
+[ -n "$CBLAS_H" ] || echo "note: no cblas.h (libopenblas-dev): the --blas openblas builds are skipped"
 fail=0
 n=0
 
@@ -56,7 +61,7 @@ a, b = load(sys.argv[1]), load(sys.argv[2])
 if a[0] != b[0]: sys.exit("shapes differ: %s vs %s" % (a[0], b[0]))
 scale = max([abs(v) for v in b[1]] + [1e-6])
 err = max([abs(x - y) for x, y in zip(a[1], b[1])] + [0.0]) / scale
-if not err <= 1e-4: sys.exit("-O0 and -O2 differ: rel err %g" % err)
+if not err <= 1e-4: sys.exit("the two builds differ: rel err %g" % err)
 PY
 }
 
@@ -96,7 +101,22 @@ for m in "$SRC"/examples/*.dnn; do
   for ((k = 0; k < nout; k++)); do
     if ! msg=$(compare "$d/o0_$k.npy" "$d/o2_$k.npy" 2>&1); then echo "FAIL $base: output $k: $msg"; fail=1; ok=0; fi
   done
-  [ $ok = 1 ] && echo "ok   $base${SAN:+ (asan/ubsan)}"
+  # 3. OpenBLAS and OpenMP
+  if [ -z "$CBLAS_H" ]; then [ $ok = 1 ] && echo "ok   $base${SAN:+ (asan/ubsan)}"; continue; fi
+  if ! "$DNNCC" "$m" -o "$d/mainb.c" --emit-main --batch 2 --blas openblas --threads 2 >"$d/log" 2>&1 ||
+     ! cc -std=c99 -O1 -fopenmp $CBLAS_INC -o "$d/mainb" "$d/mainb.c" -lopenblas -lm >"$d/log" 2>&1; then
+    echo "FAIL $base: --blas openblas --threads 2 build: $(head -5 "$d/log")"; fail=1; continue
+  fi
+  outsb="" k=0
+  for ((k = 0; k < nout; k++)); do outsb="$outsb $d/ob_$k.npy"; done
+  # shellcheck disable=SC2086
+  if ! "$d/mainb" $ins $outsb >"$d/log" 2>&1; then
+    echo "FAIL $base: forward pass with openblas/openmp: $(head -8 "$d/log")"; fail=1; continue
+  fi
+  for ((k = 0; k < nout; k++)); do
+    if ! msg=$(compare "$d/ob_$k.npy" "$d/o2_$k.npy" 2>&1); then echo "FAIL $base: output $k with openblas/openmp: $msg"; fail=1; ok=0; fi
+  done
+  [ $ok = 1 ] && echo "ok   $base${SAN:+ (asan/ubsan)}, openblas+openmp"
 done
 [ $n -gt 0 ] || { echo "no examples found in $SRC/examples"; exit 1; }
 exit $fail

@@ -31,7 +31,8 @@ for c in "$CASES"/*/; do
     outs_c+=(-o "$o=$T/$name.$o.cc.npy")
   done
   W=(--weights "$c/weights.safetensors")
-  "$DNNCC" run "$c/model.dnn" "${W[@]}" "${run_in[@]}" "${outs_l[@]}" > /dev/null
+  "$DNNCC" run "$c/model.dnn" "${W[@]}" "${run_in[@]}" "${outs_l[@]}" > /dev/null 2> "$T/err"
+  if grep -q "cannot load the LLVM JIT" "$T/err"; then cat "$T/err"; echo "FAIL: the LLVM JIT did not load"; exit 1; fi
   DNNCC_JIT=cc "$DNNCC" run "$c/model.dnn" "${W[@]}" "${run_in[@]}" "${outs_c[@]}" > /dev/null
   for o in $(field "$c/case.json" outputs outputs); do
     n=$((n + 1))

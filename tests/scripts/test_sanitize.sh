@@ -13,4 +13,7 @@ cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Debug -DDNNCC_SANITIZE=ON -DDNNCC_JIT
   && cmake --build "$B" -j2 >> "$B.log" 2>&1 || { tail -40 "$B.log"; echo "FAIL: sanitizer build"; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export XDG_CACHE_HOME="$B/cache"
+for t in conformance error_programs; do  # both need python3 and ../shared/conformance
+  ctest --test-dir "$B" -N -R "^$t\$" | grep -q "Total Tests: 1" || { echo "FAIL: no '$t' test in $B"; exit 1; }
+done
 ctest --test-dir "$B" --output-on-failure -R '^(unit\.|conformance$|error_programs$)'

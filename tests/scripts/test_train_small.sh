@@ -110,4 +110,17 @@ sed 's/adam(lr=0.01)/sgd(lr=1e30)/' "$T/mlp.dnn" > "$T/div.dnn"
 "$DNNCC" train "$T/div.dnn" --data "csv:$T/train.csv" -o "$T/div.safetensors" > /dev/null 2> "$T/div.txt"
 [ $? -eq 1 ] || fail "divergence: exit status"
 grep -q 'at step [0-9]' "$T/div.txt" || fail "divergence: message: $(cat "$T/div.txt")"
+
+# 6. a NaN in an input of `dnncc run` is an error naming the input, the element and the sample
+python3 - "$T/nan.npy" <<'PY'
+import struct, sys
+hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }"
+hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+vals = [0.5, 1, 2, 3, 4, float("nan"), 6, 7]
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + struct.pack("<8f", *vals))
+PY
+"$DNNCC" run "$T/mlp.dnn" --weights "$T/full.safetensors" --input "x=$T/nan.npy" -o "$T/nan_out.npy" > /dev/null 2> "$T/nan.txt"
+[ $? -eq 1 ] || fail "NaN input: exit status"
+grep -q "input 'x' holds NaN at element 5 (sample 1)" "$T/nan.txt" || fail "NaN input: message: $(cat "$T/nan.txt")"
+[ ! -e "$T/nan_out.npy" ] || fail "NaN input: output written"
 echo "test_train_small: ok"

@@ -272,6 +272,14 @@ START_TEST(npy_dataset) {
   y[2] = -3;
   put_npy("y.npy", DNRT_I64, 1, ys, y);
   tr_fails(dnrt_dataset_load(spec, DNRT_TRAIN, 0, &d), "y.npy", "label 2 is negative");
+  y[2] = 5;
+  put_npy("y.npy", DNRT_I64, 1, ys, y);
+  x[13] = NAN;
+  put_npy("x.npy", DNRT_F32, 3, xs, x);
+  tr_fails(dnrt_dataset_load(spec, DNRT_TRAIN, 0, &d), "x.npy", "NaN at element 13 (sample 2)");
+  x[13] = -INFINITY;
+  put_npy("x.npy", DNRT_F32, 3, xs, x);
+  tr_fails(dnrt_dataset_load(spec, DNRT_TRAIN, 0, &d), "x.npy", "an infinity at element 13");
   put_npy("x.npy", DNRT_I64, 1, ys, y);
   tr_fails(dnrt_dataset_load(spec, DNRT_TRAIN, 0, &d), "x.npy", "must be float");
   tr_fails(dnrt_dataset_load("npy:onlyone.npy", DNRT_TRAIN, 0, &d), "two paths");
