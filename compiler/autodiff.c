@@ -386,6 +386,7 @@ static void grad_SCAN(ad_ctx *c, dn_node *n, dn_node *dy) {
 #define grad_SCAN_X NULL
 #define grad_SCAN_STATE NULL
 #define grad_SCAN_OUTER NULL
+#define grad_STOP_GRAD NULL  /* dL/dx = 0 through it: truncated BPTT */
 
 static const ad_rule ad_rules[DN_OP_COUNT] = {
 #define OP(name, arity, flags, doc) [DN_OP_##name] = grad_##name,
@@ -438,6 +439,24 @@ static void finish_grads(ad_ctx *c) {
   }
 }
 
+/* STOP_GRAD has done its work once the adjoints exist: every use reads its input instead
+ * (DCE then drops the node), so no later pass or emitter sees it. */
+static dn_node *through(dn_node *n) {
+  while (n && n->op == DN_OP_STOP_GRAD) n = n->in[0];
+  return n;
+}
+
+static void strip_stop_grads(dn_graph *g) {
+  for (int i = 0; i < g->nodes.n; i++) {
+    dn_node *n = g->nodes.v[i];
+    for (int j = 0; j < n->nin; j++) n->in[j] = through(n->in[j]);
+  }
+  for (int i = 0; i < g->outputs.n; i++) ((dn_output *)g->outputs.v[i])->node = through(((dn_output *)g->outputs.v[i])->node);
+  for (int i = 0; i < g->grads.n; i++) g->grads.v[i] = through(g->grads.v[i]);
+  g->loss = through(g->loss);
+  g->loss_mean = through(g->loss_mean);
+}
+
 int dn_autodiff(dn_graph *g) {
   if (!g->loss_mean) {
     dn_error((dn_loc){g->file, 1, 1}, "the model has no loss: nothing to differentiate");
@@ -452,5 +471,6 @@ int dn_autodiff(dn_graph *g) {
   for (int i = lm->id; i >= 0 && !dn_error_limit_reached(); i--) backprop_node(&c, g->nodes.v[i]);
   if (c.failed) return 1;
   finish_grads(&c);
+  strip_stop_grads(g);
   return 0;
 }

@@ -141,6 +141,12 @@ dn_node *dn_ir_rand(dn_graph *g, double lo, double hi, dn_shape shape, int batch
 
 /* --- elementwise ----------------------------------------------------------- */
 
+dn_node *dn_ir_stop_grad(dn_graph *g, dn_node *x, dn_loc loc) {
+  dn_node *n = dn_node_add(g, DN_OP_STOP_GRAD, 1, &x, x->shape, loc);
+  n->dtype = x->dtype;
+  return n;
+}
+
 dn_node *dn_ir_unary(dn_graph *g, dn_op op, dn_node *x, dn_loc loc) {
   if (!(dn_ops[op].flags & DN_F_EW) || dn_ops[op].arity != 1) dn_die("%s is not unary elementwise", dn_ops[op].name);
   return dn_node_add(g, op, 1, &x, x->shape, loc);

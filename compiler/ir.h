@@ -208,6 +208,7 @@ dn_node *dn_ir_const(dn_graph *g, double value, dn_shape shape, dn_loc loc);   /
 dn_node *dn_ir_const_data(dn_graph *g, const float *data, dn_shape shape, dn_loc loc);
 dn_node *dn_ir_scalar(dn_graph *g, double value, dn_loc loc);                 /* rank 0 */
 dn_node *dn_ir_unary(dn_graph *g, dn_op op, dn_node *x, dn_loc loc);          /* alpha/beta set after */
+dn_node *dn_ir_stop_grad(dn_graph *g, dn_node *x, dn_loc loc);                /* x, detached */
 dn_node *dn_ir_binary(dn_graph *g, dn_op op, dn_node *a, dn_node *b, dn_loc loc); /* same rank or scalar */
 dn_node *dn_ir_rand(dn_graph *g, double lo, double hi, dn_shape shape, int batched, dn_loc loc);
 dn_node *dn_ir_gemm(dn_graph *g, dn_node *a, dn_node *b, dn_gemm gm, dn_shape out, int batched, dn_loc loc);

@@ -22,7 +22,7 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
   u->infer = dn_sema(u->prog, o->file, batch, DN_MODE_INFER);
   if (!u->infer) return 1;
   dn_ir_verify(u->infer);
-  if (dn_unroll_scans(u->infer)) return 1;
+  if (dn_unroll_scans(u->infer, 0)) return 1;
   dn_simplify(u->infer, o->opt_level);
   dn_ir_verify(u->infer);
   if (dumping(o, "ir")) dn_ir_dump(u->infer, stdout);
@@ -35,7 +35,7 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
     return 1;
   }
   dn_ir_verify(u->train);
-  if (dn_unroll_scans(u->train)) return 1;
+  if (dn_unroll_scans(u->train, cfg.tbptt)) return 1;
   if (dn_autodiff(u->train)) return 1;
   dn_ir_verify(u->train);
   dn_simplify(u->train, o->opt_level);

@@ -48,11 +48,12 @@ int dn_sema_train_cfg(dn_ast *prog, dn_train_cfg *cfg);
 int dn_autodiff(dn_graph *g);
 
 /* unroll.c: replaces each SCAN by a copy of its body per step (nested scans too), so
- * autodiff and the emitter see straight-line code. Returns 0, or 1 after a located error
+ * autodiff and the emitter see straight-line code. tbptt > 0 (training graphs, the train
+ * block's `tbptt = K`) detaches the states every K steps (truncated BPTT). Returns 0, or 1 after a located error
  * when the unrolled graph would exceed DN_MAX_UNROLLED nodes (compile time and memory grow
  * faster than linearly beyond that: 48,000 nodes took 5 s). */
 #define DN_MAX_UNROLLED 60000
-int dn_unroll_scans(dn_graph *g);
+int dn_unroll_scans(dn_graph *g, int64_t tbptt);
 
 /* simplify.c: CSE, constant folding, algebraic identities, dead-code elimination. Keeps
  * outputs, loss, loss_mean, grads and side effects alive; renumbers ids. */

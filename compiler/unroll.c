@@ -55,8 +55,10 @@ static void unroll_step(dn_graph *g, const dn_node *scan, int64_t t, dn_node **s
   for (int k = 0; k < scan->scan.n_state; k++) states[k] = ((dn_node *)body->results.v[k])->aux;
 }
 
-/* Unrolls one SCAN; its aux becomes an array of the stacked states (for SCAN_GET). */
-static void unroll_scan(dn_graph *g, dn_node *scan) {
+/* Unrolls one SCAN; its aux becomes an array of the stacked states (for SCAN_GET). With
+ * tbptt = K > 0, the states entering every K-th step (in processing order) are detached:
+ * gradients flow back at most to the start of their chunk of K steps. */
+static void unroll_scan(dn_graph *g, dn_node *scan, int64_t tbptt) {
   int ns = scan->scan.n_state;
   int64_t steps = scan->scan.steps;
   dn_node **states = dn_alloc(sizeof(dn_node *) * (size_t)(ns + 1));
@@ -67,6 +69,8 @@ static void unroll_scan(dn_graph *g, dn_node *scan) {
   }
   for (int64_t s = 0; s < steps; s++) {
     int64_t t = scan->scan.reverse ? steps - 1 - s : s;
+    if (tbptt > 0 && s > 0 && s % tbptt == 0)
+      for (int k = 0; k < ns; k++) states[k] = dn_ir_stop_grad(g, states[k], scan->loc);
     unroll_step(g, scan, t, states);
     for (int k = 0; k < ns; k++) per_step[k][t] = states[k];
   }
@@ -87,7 +91,7 @@ static void unroll_scan(dn_graph *g, dn_node *scan) {
 }
 
 /* Rebuilds g's node list with every SCAN unrolled; returns whether any was found. */
-static int unroll_once(dn_graph *g) {
+static int unroll_once(dn_graph *g, int64_t tbptt) {
   dn_vec old = g->nodes;
   int found = 0;
   memset(&g->nodes, 0, sizeof g->nodes);
@@ -95,7 +99,7 @@ static int unroll_once(dn_graph *g) {
   for (int i = 0; i < old.n; i++) {
     dn_node *n = old.v[i];
     if (n->op == DN_OP_SCAN) {
-      unroll_scan(g, n);
+      unroll_scan(g, n, tbptt);
       found = 1;
     } else if (n->op == DN_OP_SCAN_GET) {
       n->aux = ((dn_node **)n->in[0]->aux)[n->axis];
@@ -151,7 +155,7 @@ static const dn_node *largest_scan(const dn_graph *g) {
   return best;
 }
 
-int dn_unroll_scans(dn_graph *g) {
+int dn_unroll_scans(dn_graph *g, int64_t tbptt) {
   int64_t size = unrolled_size(g);
   const dn_node *scan = largest_scan(g);
   if (scan && size > DN_MAX_UNROLLED) {
@@ -160,7 +164,7 @@ int dn_unroll_scans(dn_graph *g) {
              (long long)size, DN_MAX_UNROLLED);
     return 1;
   }
-  while (unroll_once(g)) {
+  while (unroll_once(g, tbptt)) {
   }
   return 0;
 }

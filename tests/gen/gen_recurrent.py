@@ -295,6 +295,44 @@ def _scan_attention(P, X):
     return {"logits": logits}, _ce(logits, X["y"])
 
 
+@case("rec_tbptt", """model rec_tbptt
+input x : [7, 3]
+input t : [7, 2]
+hs = rnn(x, 4)
+param W : [4, 3]
+param U : [4, 4]
+scan x_t in reverse(x) {
+  state g : [4] = 0
+  g = tanh(W @ x_t + U @ g)
+}
+output pred = dense(hs + g, 2)
+loss = mse(pred, t)
+train { tbptt = 3 }
+""", layer_params("hs", "rnn", 3, 4) + [("W", (4, 3), 0.6), ("U", (4, 4), 0.6)] + dense_params("pred", 4, 2),
+    [("x", (7, 3), 0), ("t", (7, 2), 0)], ["x"], ["pred"])
+def _tbptt(P, X):
+    """Truncated BPTT with K = 3: the state entering every third step (in processing order,
+    so from the end for the reverse scan) is detached, as PyTorch users do by hand."""
+    x, K = X["x"], 3
+    h = torch.zeros(x.shape[0], 4)
+    hs = []
+    for s in range(x.shape[1]):
+        if s > 0 and s % K == 0:
+            h = h.detach()
+        h = torch.tanh(x[:, s] @ P["hs.weight_ih"].t() + P["hs.bias_ih"] + h @ P["hs.weight_hh"].t() + P["hs.bias_hh"])
+        hs.append(h)
+    g = torch.zeros(x.shape[0], 4)
+    gs = [None] * x.shape[1]
+    for s in range(x.shape[1]):
+        t = x.shape[1] - 1 - s
+        if s > 0 and s % K == 0:
+            g = g.detach()
+        g = torch.tanh(x[:, t] @ P["W"].t() + g @ P["U"].t())
+        gs[t] = g
+    pred = _dense(torch.stack(hs, 1) + torch.stack(gs, 1), P, "pred")
+    return {"pred": pred}, _mse(pred, X["t"])
+
+
 # --- writing ----------------------------------------------------------------------------
 
 def write_case(idx, name, text, params, inputs, infer, outputs, fn):

@@ -436,7 +436,7 @@ START_TEST(recurrent_layers) {
     ck_assert_str_eq(dn_shape_str(((dn_param *)g->params.v[1])->shape), dims2(gates[k] * 10, 10));
     ck_assert_str_eq(((dn_param *)g->params.v[3])->name, "h.bias_hh");
     ck_assert_int_eq(((dn_param *)g->params.v[3])->fan_in, 10);
-    ck_assert_int_eq(dn_unroll_scans(g), 0);
+    ck_assert_int_eq(dn_unroll_scans(g, 0), 0);
     dn_ir_verify(g);
   }
   expect_error("input x : [6]\noutput h = lstm(x, 4)\n", 2, "[T, I]");
@@ -510,7 +510,7 @@ START_TEST(examples_check) {
       dn_graph *g = dn_sema(prog, names[i], 2, mode ? DN_MODE_TRAIN : DN_MODE_INFER);
       ck_assert_msg(g != NULL, "example %s does not check", names[i]);
       ck_assert_ptr_nonnull(g->loss_mean);
-      ck_assert_int_eq(dn_unroll_scans(g), 0);
+      ck_assert_int_eq(dn_unroll_scans(g, 0), 0);
       dn_ir_verify(g);
     }
   }
