@@ -146,7 +146,7 @@ void (*host_hash)(const char *src, size_t len, const char *flags, char out[17]);
 /* The cache file for this source and these options, or "" when caching is off. */
 std::string cache_path(const char *src, size_t len, const dn_jit_opts *o) {
   if (o && o->no_cache) return "";
-  const char *dir = host_cache_dir ? host_cache_dir() : nullptr;
+  const char *dir = host_cache_dir();  /* set with host_hash, checked by dnmod_llvm_compile */
   if (!dir || !*dir || std::strcmp(dir, ".") == 0) return "";  /* never litter the cwd */
   std::string flags = cache_flags(o);
   char key[17] = {0};

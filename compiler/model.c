@@ -7,7 +7,6 @@
  */
 #include "model.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,14 +255,9 @@ static int read_one(const dn_input *in, const char *path, int use_double, void *
   } else if (dnrt_tensor_to_f32(&t) != 0) {
     dnrt_tensor_free(&t);
     return fail("%s%s", dnrt_error(), "");
-  } else {
-    for (int64_t i = 0; i < n; i++)
-      if (!isfinite(((float *)t.data)[i])) {
-        fprintf(stderr, "dnncc: error: %s: input '%s' holds %s at element %lld (sample %lld)\n", path, in->name,
-                isnan(((float *)t.data)[i]) ? "NaN" : "an infinity", (long long)i, (long long)(i / (n / t.shape[0])));
-        dnrt_tensor_free(&t);
-        return 1;
-      }
+  } else if (dnrt_check_finite(dn_fmt("%s: input '%s'", path, in->name), t.data, n, n / t.shape[0]) != 0) {
+    dnrt_tensor_free(&t);
+    return fail("%s%s", dnrt_error(), "");
   }
   if (use_double && !in->is_class) {
     double *d = malloc(sizeof(double) * (size_t)(n + 1));

@@ -153,10 +153,9 @@ static int npy_x(const char *path, dnrt_dataset *out) {
     out->x = t.data;
     t.data = NULL;
     if (u8) for (int64_t i = 0; i < out->n * out->sample_elems; i++) out->x[i] /= 255.0f;
-    for (int64_t i = 0; !rc && i < out->n * out->sample_elems; i++)
-      if (!isfinite(out->x[i]))
-        rc = dnrt_fail("%s: X holds %s at element %lld (sample %lld)", path, isnan(out->x[i]) ? "NaN" : "an infinity",
-                       (long long)i, (long long)(i / out->sample_elems));
+    char what[600];
+    snprintf(what, sizeof what, "%s: X", path);
+    rc = dnrt_check_finite(what, out->x, out->n * out->sample_elems, out->sample_elems);
     if (rc) {
       free(out->x);
       out->x = NULL;

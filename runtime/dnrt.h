@@ -34,6 +34,9 @@ void dnrt_tensor_free(dnrt_tensor *t);
 /* Converts in place to F32 (from F64/I32/I64/U8) or to I32 (from I64/I32, range-checked). */
 int dnrt_tensor_to_f32(dnrt_tensor *t);
 int dnrt_tensor_to_i32(dnrt_tensor *t);
+/* 0 when the n floats of x (samples of per_sample elements) are all finite, else -1 with
+ * "WHAT holds NaN|an infinity at element I (sample S)". */
+int dnrt_check_finite(const char *what, const float *x, int64_t n, int64_t per_sample);
 
 /* NumPy .npy v1.0/2.0/3.0, little-endian, C order; dtypes <f4 <f8 <i4 <i8 |u1. */
 int dnrt_npy_read(const char *path, dnrt_tensor *out);

@@ -116,6 +116,14 @@ int dnrt_tensor_to_f32(dnrt_tensor *t) {
   return 0;
 }
 
+int dnrt_check_finite(const char *what, const float *x, int64_t n, int64_t per_sample) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(x[i]))
+      return dnrt_fail("%s holds %s at element %lld (sample %lld)", what, isnan(x[i]) ? "NaN" : "an infinity",
+                       (long long)i, (long long)(i / (per_sample > 0 ? per_sample : 1)));
+  return 0;
+}
+
 int dnrt_tensor_to_i32(dnrt_tensor *t) {
   int64_t n = 0;
   if (t->dtype == DNRT_I32) return 0;
