@@ -15,6 +15,7 @@
  *     could not be computed in place are copied at the end.
  * Needs: verified graphs without SCAN (unroll.c runs first); training graphs differentiated.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,6 +38,7 @@ static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 static void need_and_count(dn_em_body *b, char *need, dn_vec *users) {
   dn_graph *g = b->g;
   for (int k = 0; k < b->n_out; k++) need[((dn_output *)g->outputs.v[k])->node->id] = 1;
+  for (int k = 0; b->scan && k < g->results.n; k++) need[((dn_node *)g->results.v[k])->id] = 1;
   if (b->want_loss && g->loss_mean) need[g->loss_mean->id] = 1;
   if (b->want_grads) {
     for (int i = 0; i < g->grads.n; i++)
@@ -63,6 +65,7 @@ static void pin(dn_em_body *b, const dn_node *n) {
 static void pin_roots(dn_em_body *b) {
   dn_graph *g = b->g;
   for (int k = 0; k < b->n_out; k++) pin(b, ((dn_output *)g->outputs.v[k])->node);
+  for (int k = 0; b->scan && k < g->results.n; k++) pin(b, g->results.v[k]);
   if (b->want_loss && g->loss_mean) pin(b, g->loss_mean);
   if (!b->want_grads) return;
   for (int i = 0; i < g->grads.n; i++)
@@ -112,6 +115,8 @@ static int grad_slot(const dn_em *em, const dn_em_body *b, const dn_node *n) {
   return found < 0 ? -1 : dn_em_param_index(em, b->g, found);
 }
 
+static int scan_prepare(dn_em *em, dn_em_body *b, dn_node *n, const dn_vec *users);
+
 static int classify_node(dn_em *em, dn_em_body *b, dn_node *n, const dn_vec *users, char *claimed) {
   dn_em_node *e = &b->nodes[n->id];
   unsigned f = dn_ops[n->op].flags;
@@ -121,9 +126,12 @@ static int classify_node(dn_em *em, dn_em_body *b, dn_node *n, const dn_vec *use
   case DN_OP_CONST: e->kind = n->data ? DN_EMK_CDATA : all_ew_users(n, users) ? DN_EMK_SCALAR : DN_EMK_ARENA; break;
   case DN_OP_RESHAPE: e->kind = b->nodes[n->in[0]->id].kind == DN_EMK_SCALAR ? DN_EMK_SCALAR : DN_EMK_VIEW; return 0;
   case DN_OP_ASSIGN: e->kind = DN_EMK_SKIP; return 0;
-  case DN_OP_SCAN: case DN_OP_SCAN_GET: case DN_OP_SCAN_X: case DN_OP_SCAN_STATE: case DN_OP_SCAN_OUTER:
-    dn_error(n->loc, "code generation for 'scan' is not supported yet (%s)", dn_ops[n->op].name);
-    return 1;
+  case DN_OP_SCAN_X: case DN_OP_SCAN_STATE: case DN_OP_SCAN_OUTER: e->kind = DN_EMK_EXT; return 0;
+  case DN_OP_SCAN_GET: case DN_OP_SCAN_LAST: e->kind = DN_EMK_VIEW; return 0;
+  case DN_OP_SCAN:
+    if (!n->scan.loop) dn_die("emit: scan %%%d was neither unrolled nor made a loop", n->id);
+    e->kind = DN_EMK_ARENA;
+    return scan_prepare(em, b, n, users);
   default:
     if ((f & (DN_F_EW | DN_F_RANDOM)) && (e->consumer = fusable_into(em, b, n, users)) >= 0) {
       e->kind = DN_EMK_INLINE;
@@ -167,6 +175,28 @@ static void liveness(dn_em_body *b, const char *need) {
 
 static const char *state_ptr(const char *type, size_t off) { return dn_fmt("((%s *)(st + %zu))", type, off); }
 
+/* The storage of a scan body's leaf n (DN_EMK_EXT) in body b. */
+static const char *ext_expr(const dn_em_body *b, const dn_node *n, const char *t) {
+  const dn_node *sc = b->scan;
+  const dn_em_scan *L = b->outer->nodes[sc->id].scan;
+  switch (n->op) {
+  case DN_OP_SCAN_X: return state_ptr(t, L->base + L->x_off[n->param]);
+  case DN_OP_SCAN_STATE: return state_ptr(t, L->base + L->cur_off[n->param]);
+  default: {
+    const dn_node *o = sc->in[sc->scan.n_seq + sc->scan.n_state + n->param];
+    return dn_fmt("((%s *)%s)", t, b->outer->nodes[o->id].expr);
+  }
+  }
+}
+
+/* A view into a loop's buffer: SCAN_GET (stacked values) or SCAN_LAST (current value). */
+static const char *scan_view_expr(const dn_em_body *b, const dn_node *n, const char *t) {
+  const dn_em_scan *L = b->nodes[n->in[0]->id].scan;
+  size_t off = n->op == DN_OP_SCAN_GET ? L->stack_off[n->axis] : L->cur_off[n->axis];
+  if (off == SIZE_MAX) dn_die("emit: state %d of scan %%%d is not kept", n->axis, n->in[0]->id);
+  return state_ptr(t, L->base + off);
+}
+
 /* C pointer expressions of every stored value, once the plan is known. */
 static void exprs(dn_em *em, dn_em_body *b) {
   dn_graph *g = b->g;
@@ -174,6 +204,10 @@ static void exprs(dn_em *em, dn_em_body *b) {
     dn_node *n = g->nodes.v[i];
     dn_em_node *e = &b->nodes[i];
     const char *t = n->dtype == DN_I32 ? "int32_t" : em->real;
+    if (e->kind == DN_EMK_VIEW && (n->op == DN_OP_SCAN_GET || n->op == DN_OP_SCAN_LAST)) {
+      e->expr = scan_view_expr(b, n, t);
+      continue;
+    }
     switch (e->kind) {
     case DN_EMK_INPUT:
       if (!b->in_expr[n->param]) dn_die("input %s is not passed to this entry point", n->name);
@@ -184,18 +218,27 @@ static void exprs(dn_em *em, dn_em_body *b) {
       e->expr = em->embed ? dn_fmt("%s_w%d", em->P, p) : state_ptr(em->real, em->param_off[p]);
       break;
     }
-    case DN_EMK_CDATA: e->expr = dn_fmt("%s_c%d_%d", em->P, g->mode, i); break;
+    case DN_EMK_CDATA: e->expr = dn_fmt("%s_c%d%s_%d", em->P, g->mode, b->tag, i); break;
+    case DN_EMK_EXT: e->expr = ext_expr(b, n, t); break;
     case DN_EMK_VIEW: e->expr = dn_fmt("((%s *)%s)", t, b->nodes[n->in[0]->id].expr); break;
-    case DN_EMK_ARENA: e->expr = state_ptr(t, em->arena_off + b->plan.b[e->buf].off); break;
+    case DN_EMK_ARENA:
+      e->expr = state_ptr(t, b->base + b->plan.b[e->buf].off);
+      if (n->op == DN_OP_SCAN) {
+        e->scan->base = b->base + b->plan.b[e->buf].off;
+        e->scan->body.base = e->scan->base + e->scan->body_off;
+      }
+      break;
     case DN_EMK_OUT: e->expr = dn_fmt("((%s *)out[%d])", em->real, e->slot); break;
     case DN_EMK_GRAD: e->expr = state_ptr(em->real, em->grad_off[e->slot]); break;
     default: e->expr = NULL;
     }
+    if (n->op == DN_OP_SCAN && e->scan) exprs(em, &e->scan->body);
   }
 }
 
-/* Classifies every node of the body and plans its arena. Returns 0, or 1 after errors. */
-static int classify(dn_em *em, dn_em_body *b) {
+/* Classifies every node of the body and plans its arena (expressions follow, once the
+ * arena's base is known). Returns 0, or 1 after errors. */
+static int classify_plan(dn_em *em, dn_em_body *b) {
   dn_graph *g = b->g;
   int nn = g->nodes.n;
   b->nodes = dn_alloc(sizeof(dn_em_node) * (size_t)(nn + 1));
@@ -212,7 +255,78 @@ static int classify(dn_em *em, dn_em_body *b) {
   liveness(b, need);
   b->inplace = em->o->opt_level >= 1;
   dn_em_plan_build(b, em->esize);
+  return 0;
+}
+
+static int classify(dn_em *em, dn_em_body *b) {
+  if (classify_plan(em, b)) return 1;
+  b->base = em->arena_off;
+  b->tag = "";
   exprs(em, b);
+  return 0;
+}
+
+/* --- loops (SCAN) ---------------------------------------------------------------------- */
+
+static size_t elsize(const dn_em *em, const dn_node *n) { return n->dtype == DN_I32 ? 4 : em->esize; }
+
+/* The body leaf of kind op and index k when the body needs it, else NULL. */
+static const dn_node *body_leaf(const dn_em_body *b, dn_op op, int k) {
+  for (int i = 0; i < b->g->nodes.n; i++) {
+    const dn_node *n = b->g->nodes.v[i];
+    if (n->op == op && n->param == k && b->nodes[i].kind == DN_EMK_EXT) return n;
+  }
+  return NULL;
+}
+
+/* Classifies and plans a loop's body and lays out the loop's buffer (dn_em_scan). */
+static int scan_prepare(dn_em *em, dn_em_body *b, dn_node *n, const dn_vec *users) {
+  int ns = n->scan.n_seq, nk = n->scan.n_state;
+  dn_em_scan *L = dn_alloc(sizeof *L);
+  b->nodes[n->id].scan = L;
+  L->stack_off = dn_alloc(sizeof(size_t) * (size_t)(nk + 1));
+  L->cur_off = dn_alloc(sizeof(size_t) * (size_t)(nk + 1));
+  L->next_off = dn_alloc(sizeof(size_t) * (size_t)(nk + 1));
+  L->x_off = dn_alloc(sizeof(size_t) * (size_t)(ns + 1));
+  dn_em_body *body = &L->body;
+  body->g = n->scan.body;
+  body->tag = dn_fmt("%s_s%d", b->tag, n->id);
+  body->outer = b;
+  body->scan = n;
+  if (classify_plan(em, body)) return 1;
+  size_t off = 0;
+  for (int k = 0; k < nk; k++) {
+    const dn_node *h0 = n->in[ns + k];
+    size_t bytes = (size_t)dn_shape_count(h0->shape) * elsize(em, h0);
+    L->stack_off[k] = SIZE_MAX;
+    for (int u = 0; u < users[n->id].n; u++) {
+      const dn_node *g = users[n->id].v[u];
+      if (g->op != DN_OP_SCAN_GET || g->axis != k || L->stack_off[k] != SIZE_MAX) continue;
+      if (!h0->batched) dn_die("emit: stacked values of the unbatched state %d of scan %%%d", k, n->id);
+      L->stack_off[k] = off;
+      off += round64(bytes * (size_t)n->scan.steps);
+    }
+    L->cur_off[k] = off;
+    off += round64(bytes);
+    const dn_node *r = body->g->results.v[k];
+    while (body->nodes[r->id].kind == DN_EMK_VIEW) r = r->in[0];
+    L->next_off[k] = SIZE_MAX;
+    if (r->op == DN_OP_SCAN_STATE) {
+      L->next_off[k] = off;
+      off += round64(bytes);
+    }
+  }
+  for (int i = 0; i < ns; i++) {
+    L->x_off[i] = SIZE_MAX;
+    const dn_node *x = body_leaf(body, DN_OP_SCAN_X, i);
+    if (!x) continue;
+    L->x_off[i] = off;
+    off += round64((size_t)dn_shape_count(x->shape) * elsize(em, x));
+  }
+  L->body_off = off;
+  off += body->plan.total;
+  b->nodes[n->id].bytes = off ? off : 64;
+  if (em->o->dump_plan) dn_em_plan_dump(body, dn_fmt("scan %%%d step", n->id), 0, em->o->dump_plan);
   return 0;
 }
 
@@ -237,10 +351,72 @@ static const char *elem(const dn_em *em, const dn_em_body *b, const dn_node *x) 
   return dn_fmt("(%s)(%s)[dn_i]", em->real, e->expr);
 }
 
+static void const_data(dn_em *em, dn_em_body *b, dn_buf *c);
+static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n);
+
+/* Copies one step between a [B, ...] step value and step t of a [B, T, ...] sequence, per
+ * bytes per sample (to_seq: into the sequence). */
+static void step_copy(dn_buf *c, const char *step, const char *seq, int64_t B, int64_t T, size_t per, const char *t,
+                      int to_seq) {
+  const char *s = dn_fmt("(char *)(%s) + (size_t)dn_b * %zu", step, per);
+  const char *q = dn_fmt("(char *)(%s) + ((size_t)dn_b * %lld + (size_t)%s) * %zu", seq, (long long)T, t, per);
+  dn_buf_printf(c, "{ long dn_b; for (dn_b = 0; dn_b < %lld; ++dn_b) memcpy(%s, %s, %zu); }\n", (long long)B,
+                to_seq ? q : s, to_seq ? s : q, per);
+}
+
+/* A loop over the steps of SCAN n: initial states, then per step the sequences' slices,
+ * the body, and the new states (kept stacked where a SCAN_GET reads them). */
+static int emit_scan(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
+  dn_em_scan *L = b->nodes[n->id].scan;
+  dn_em_body *body = &L->body;
+  int ns = n->scan.n_seq, nk = n->scan.n_state;
+  int64_t T = n->scan.steps;
+  const_data(em, body, em->data);
+  dn_buf_printf(c, "/* %%%d = scan over %lld steps%s */\n{\n", n->id, (long long)T, n->scan.reverse ? ", last to first" : "");
+  for (int k = 0; k < nk; k++) {
+    const dn_node *h0 = n->in[ns + k];
+    fill_loop(c, state_ptr(em->real, L->base + L->cur_off[k]), dn_shape_count(h0->shape), elem(em, b, h0));
+  }
+  const char *t = dn_fmt("dn_t%d", n->id);
+  dn_buf_printf(c, "long dn_s%d;\nfor (dn_s%d = 0; dn_s%d < %lld; ++dn_s%d) {\n", n->id, n->id, n->id, (long long)T, n->id);
+  if (n->scan.reverse) dn_buf_printf(c, "const long %s = %lld - dn_s%d;\n", t, (long long)(T - 1), n->id);
+  else dn_buf_printf(c, "const long %s = dn_s%d;\n", t, n->id);
+  for (int i = 0; i < ns; i++) {
+    if (L->x_off[i] == SIZE_MAX) continue;
+    const dn_node *x = n->in[i];
+    int64_t B = x->shape.dim[0];
+    size_t per = (size_t)(dn_shape_count(x->shape) / (B * T)) * elsize(em, x);
+    step_copy(c, dn_fmt("st + %zu", L->base + L->x_off[i]), b->nodes[x->id].expr, B, T, per, t, 0);
+  }
+  for (int i = 0; i < body->g->nodes.n; i++)
+    if (emit_node(em, body, c, body->g->nodes.v[i])) return 1;
+  for (int pass = 0; pass < 2; pass++)  /* results aliasing a state go through staging first */
+    for (int k = 0; k < nk; k++) {
+      const dn_node *r = body->g->results.v[k];
+      size_t dst = L->next_off[k] != SIZE_MAX ? L->next_off[k] : L->cur_off[k];
+      if ((pass == 0) != (L->next_off[k] != SIZE_MAX)) continue;
+      fill_loop(c, state_ptr(em->real, L->base + dst), dn_shape_count(r->shape), elem(em, body, r));
+    }
+  for (int k = 0; k < nk; k++) {
+    const dn_node *h0 = n->in[ns + k];
+    size_t bytes = (size_t)dn_shape_count(h0->shape) * elsize(em, h0);
+    if (L->next_off[k] != SIZE_MAX)
+      dn_buf_printf(c, "memcpy(st + %zu, st + %zu, %zu);\n", L->base + L->cur_off[k], L->base + L->next_off[k], bytes);
+    if (L->stack_off[k] != SIZE_MAX) {
+      int64_t B = h0->shape.dim[0];
+      step_copy(c, dn_fmt("st + %zu", L->base + L->cur_off[k]), dn_fmt("st + %zu", L->base + L->stack_off[k]), B, T,
+                bytes / (size_t)B, t, 1);
+    }
+  }
+  dn_buf_printf(c, "}\n}\n\n");
+  return 0;
+}
+
 static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   dn_em_node *e = &b->nodes[n->id];
   if (e->kind != DN_EMK_ARENA && e->kind != DN_EMK_OUT && e->kind != DN_EMK_GRAD) return 0;
   line_directive(em, c, n);
+  if (n->op == DN_OP_SCAN) return emit_scan(em, b, c, n);
   if (n->op == DN_OP_CONST) {
     fill_loop(c, e->expr, dn_shape_count(n->shape), dn_em_lit(em, n->alpha));
     return 0;
@@ -307,6 +483,7 @@ static void const_data(dn_em *em, dn_em_body *b, dn_buf *c) {
 
 /* Prints `static RET NAME(char *st, ...)` computing the body; ret: "void" or "double". */
 static int emit_body(dn_em *em, dn_em_body *b, const char *fname, int with_out, dn_buf *data) {
+  em->data = data;
   if (classify(em, b)) return 1;
   if (b->plan.total > em->arena_bytes) em->arena_bytes = b->plan.total;
   if (em->o->dump_plan) dn_em_plan_dump(b, fname, em->arena_off, em->o->dump_plan);
@@ -435,14 +612,14 @@ static void update(dn_em *em, dn_graph *train, dn_buf *c) {
 
 static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *data) {
   const char *P = em->P;
-  dn_em_body fw = {infer, NULL, input_exprs(em, infer, 0), infer->outputs.n, 0, 0, {0}, 0, NULL, 0};
+  dn_em_body fw = {.g = infer, .in_expr = input_exprs(em, infer, 0), .n_out = infer->outputs.n};
   if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, data)) return 1;
   if (infer->loss_mean) {
-    dn_em_body ev = {infer, NULL, input_exprs(em, infer, 1), infer->outputs.n, 1, 0, {0}, 0, NULL, 0};
+    dn_em_body ev = {.g = infer, .in_expr = input_exprs(em, infer, 1), .n_out = infer->outputs.n, .want_loss = 1};
     if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, data)) return 1;
   }
   if (train) {
-    dn_em_body gr = {train, NULL, input_exprs(em, train, 1), 0, 1, 1, {0}, 0, NULL, 0};
+    dn_em_body gr = {.g = train, .in_expr = input_exprs(em, train, 1), .want_loss = 1, .want_grads = 1};
     if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, data)) return 1;
   }
   const char *st = em->embed ? dn_fmt("state ? (char *)state : (char *)%s_workspace.b", P) : "(char *)state";

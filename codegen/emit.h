@@ -25,7 +25,10 @@ typedef enum dn_em_kind {
   DN_EMK_ARENA,     /* computed into an arena buffer */
   DN_EMK_OUT,       /* computed straight into the caller's output array */
   DN_EMK_GRAD,      /* computed straight into a gradient slot of the state */
+  DN_EMK_EXT,       /* a scan body's leaf: storage of the enclosing loop (step slice, state, outer) */
 } dn_em_kind;
+
+struct dn_em_scan;
 
 /* Per-node information for one body. */
 typedef struct dn_em_node {
@@ -39,6 +42,8 @@ typedef struct dn_em_node {
   int pos;           /* position where its value is produced (group root for INLINE) */
   int inplace;       /* elementwise root computed in place over an input's dying buffer */
   const char *expr;  /* C pointer expression of its storage (kinds with storage) */
+  size_t bytes;      /* DN_EMK_ARENA size when not the node's own element count (SCAN) */
+  struct dn_em_scan *scan; /* SCAN: its loop's layout and body */
 } dn_em_node;
 
 /* One arena buffer of the memory plan. */
@@ -75,6 +80,7 @@ typedef struct dn_em {
   int embed;               /* parameters are embedded const arrays (--weights) */
   const float **wdata;     /* embedded data of each parameter */
   dn_buf fns;              /* the function definitions */
+  dn_buf *data;            /* static const arrays of the file */
 } dn_em;
 
 /* A body being emitted: one graph, the roots it computes, how inputs/outputs reach it. */
@@ -89,7 +95,25 @@ typedef struct dn_em_body {
   int inplace;             /* let elementwise roots overwrite a dying input (-O1 and above) */
   int *ew_stamp;           /* emit_ew.c scratch per node id: == ew_gen marks "seen" */
   int ew_gen;              /* current stamp of ew_stamp */
+  /* scan bodies (a loop's step graph) */
+  size_t base;             /* state offset of this body's arena (set when its exprs are made) */
+  const char *tag;         /* unique suffix of its names ("" for an entry point) */
+  const struct dn_em_body *outer; /* the enclosing body, NULL for an entry point */
+  const dn_node *scan;     /* the SCAN node it is the body of */
 } dn_em_body;
+
+/* The buffer of one SCAN loop: stacked states that some SCAN_GET reads, current states,
+ * staging for results that alias a state, the step slices of the sequences, then the
+ * body's own arena. Offsets are relative to the buffer; SIZE_MAX marks an absent part. */
+typedef struct dn_em_scan {
+  dn_em_body body;         /* the step graph */
+  size_t *stack_off;       /* per state: stacked values [B, T, ...] */
+  size_t *cur_off;         /* per state: the current value */
+  size_t *next_off;        /* per state: staging of its new value */
+  size_t *x_off;           /* per sequence: the step's slice [B, ...] */
+  size_t body_off;         /* the body's arena */
+  size_t base;             /* state offset of the buffer (after the enclosing plan) */
+} dn_em_scan;
 
 /* Parameter index in em->params of a graph's parameter (matched by name). */
 int dn_em_param_index(const dn_em *em, const dn_graph *g, int gparam);

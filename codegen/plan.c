@@ -32,6 +32,7 @@ static int inplace_buf(const dn_em_body *b, const dn_node *r) {
       if (b->nodes[x->id].kind == DN_EMK_INLINE) continue;
       if (dn_shape_count(x->shape) != dn_shape_count(r->shape)) continue;
       while (b->nodes[x->id].kind == DN_EMK_VIEW) x = x->in[0];
+      if (x->op == DN_OP_SCAN) continue; /* a loop's buffer holds several values */
       const dn_em_node *xe = &b->nodes[x->id];
       if (xe->kind != DN_EMK_ARENA || xe->buf < 0 || x->dtype != DN_F32 || xe->pinned) continue;
       if (dn_shape_count(x->shape) != dn_shape_count(r->shape) || b->plan.b[xe->buf].end != r->id) continue;
@@ -62,7 +63,7 @@ static void collect(dn_em_body *b, size_t esize) {
     dn_em_buf *bf = &b->plan.b[b->plan.n];
     size_t el = n->dtype == DN_I32 ? 4 : esize;
     bf->node = i;
-    bf->bytes = round64((size_t)dn_shape_count(n->shape) * el);
+    bf->bytes = e->bytes ? round64(e->bytes) : round64((size_t)dn_shape_count(n->shape) * el);
     bf->def = e->pos;
     bf->end = end;
     e->buf = b->plan.n++;

@@ -14,9 +14,13 @@
  * The rule table is generated from ops.def: every op must have a grad_NAME, either a rule
  * function below or NULL (no gradient can flow through it: leaves, DN_F_NOGRAD ops, and the
  * backward-only ops that never appear in a forward graph). A node that needs a gradient but
- * has no rule is a located error naming the op. SCAN is a located "not supported yet" error:
- * the pipeline unrolls scans first; differentiating a scan directly (its adjoint is a reverse
- * scan over the same body's rules) is the extension point for BPTT without unrolling.
+ * has no rule is a located error naming the op.
+ *
+ * Recurrences (BPTT). Scans the pipeline kept as loops (unroll.c) are differentiated here:
+ * the adjoint of a SCAN is a SCAN over the same steps in the opposite order (grad_SCAN)
+ * whose body is this same pass applied to a copy of the forward body (so step t's values
+ * are recomputed from the saved previous states and the step's inputs, then differentiated
+ * with the ordinary rules). The other scans were unrolled and need no rule.
  */
 #include "pipeline.h"
 
@@ -25,8 +29,9 @@
 typedef struct ad_ctx {
   dn_graph *g;        /* the graph being differentiated (gradient nodes are appended) */
   int n_fwd;          /* nodes before differentiation: only these get adjoints */
-  char *needs;        /* needs[id]: the node depends on a trainable parameter */
+  char *needs;        /* needs[id]: the node depends on a trainable parameter (or wrt leaf) */
   dn_node **adj;      /* adj[id]: d loss_mean / d node, NULL while none arrived */
+  dn_node ***sadj;    /* sadj[id] of a SCAN: the adjoint of each stacked state (SCAN_GET) */
   int failed;         /* a rule reported an error */
 } ad_ctx;
 
@@ -358,14 +363,205 @@ static void grad_CONCAT(ad_ctx *c, dn_node *n, dn_node *dy) {
   }
 }
 
-/* --- recurrence: the pipeline unrolls scans before autodiff ---------------------------- */
+/* --- recurrence: the adjoint of a scan is a reverse scan ------------------------------
 
-static void grad_SCAN(ad_ctx *c, dn_node *n, dn_node *dy) {
-  (void)dy;
-  dn_error(n->loc, "gradient of a recurrence (scan) is not supported yet");
-  c->failed = 1;
+   Forward: h_t = f(x_t, h_{t-1}, outer) for t in processing order, stacked H = [h_t]. With
+   dH the adjoint of H (from SCAN_GET users) and c_t = dL/dh_t arriving from later steps:
+     a_t = c_t + dH_t                     (total adjoint of the step's new state)
+     c_{t-1} = a_t df/dh_{t-1},  dx_t = a_t df/dx_t,  d outer += a_t df/d outer
+   which is a SCAN in the opposite order: sequences x, Hprev (the state each step read:
+   h0 then H shifted by one) and dH; states c (carried), the outer accumulators, dx (only
+   stacked); outers as before. Its body recomputes f from (x_t, h_{t-1}) on a copy of the
+   forward body and differentiates that copy with this pass. */
+
+/* SCAN_GET: collects the adjoint of one stacked state; grad_SCAN uses them. */
+static void grad_SCAN_GET(ad_ctx *c, dn_node *n, dn_node *dy) {
+  dn_node *sc = n->in[0];
+  if (!c->sadj[sc->id]) c->sadj[sc->id] = dn_alloc(sizeof(dn_node *) * (size_t)(sc->scan.n_state + 1));
+  dn_node **a = &c->sadj[sc->id][n->axis];
+  *a = *a ? dn_ir_binary(c->g, DN_OP_ADD, *a, dy, n->loc) : dy;
+  c->adj[sc->id] = dy; /* marks the scan as reached */
 }
-#define grad_SCAN_GET grad_SCAN
+
+/* [B, T, ...] -> the per-step shape [B, ...]. */
+static dn_shape step_shape(dn_shape seq) {
+  dn_shape s = seq;
+  s.rank--;
+  for (int i = 1; i < s.rank; i++) s.dim[i] = seq.dim[i + 1];
+  return s;
+}
+
+/* [B, ...] -> [B, 1, ...]. */
+static dn_node *with_time_axis(dn_graph *g, dn_node *x, dn_loc loc) {
+  int64_t d[DN_MAX_RANK];
+  d[0] = x->shape.dim[0];
+  d[1] = 1;
+  for (int i = 1; i < x->shape.rank; i++) d[i + 1] = x->shape.dim[i];
+  return dn_ir_reshape(g, x, dn_shape_make(x->shape.rank + 1, d), loc);
+}
+
+static dn_node *leaf(dn_graph *g, dn_op op, int index, dn_shape shape, const dn_node *like, dn_loc loc) {
+  dn_node *n = dn_node_add(g, op, 0, NULL, shape, loc);
+  n->param = index;
+  n->batched = like->batched;
+  n->dtype = like->dtype;
+  n->classes = like->classes;
+  n->name = like->name;
+  return n;
+}
+
+static dn_node *zeros_like(dn_graph *g, const dn_node *x, dn_loc loc) {
+  dn_node *z = dn_ir_const(g, 0, x->shape, loc);
+  z->batched = x->batched;
+  return z;
+}
+
+/* A node of view op (SCAN_GET or SCAN_LAST) of state k of scan sc. */
+static dn_node *scan_view(dn_graph *g, dn_op op, dn_node *sc, int k, dn_shape shape, int batched, dn_loc loc) {
+  dn_node *v = dn_node_add(g, op, 1, &sc, shape, loc);
+  v->axis = k;
+  v->batched = batched;
+  return v;
+}
+
+/* The states each step read, in time order: h0 then H without its last processed step. */
+static dn_node *prev_states(dn_graph *g, dn_node *sc, int k, dn_loc loc) {
+  dn_node *h0 = sc->in[sc->scan.n_seq + k];
+  int64_t T = sc->scan.steps;
+  dn_node *first = with_time_axis(g, h0, loc);
+  if (T == 1) return first;
+  dn_shape hs = first->shape;
+  hs.dim[1] = T;
+  dn_node *H = scan_view(g, DN_OP_SCAN_GET, sc, k, hs, 1, loc);
+  dn_node *parts[2];
+  if (!sc->scan.reverse) parts[0] = first, parts[1] = dn_ir_slice(g, H, 1, 0, T - 1, loc);
+  else parts[0] = dn_ir_slice(g, H, 1, 1, T, loc), parts[1] = first;
+  return dn_ir_concat(g, 2, parts, 1, loc);
+}
+
+static int backprop_from(ad_ctx *c, int top);
+static void mark_needs(ad_ctx *c);
+
+/* Copies node n into g with inputs mapped through their aux pointers. */
+static dn_node *copy_mapped(dn_graph *g, const dn_node *n) {
+  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin > 0 ? n->nin : 1));
+  for (int i = 0; i < n->nin; i++) in[i] = n->in[i]->aux;
+  dn_node *cp = dn_node_add(g, n->op, n->nin, in, n->shape, n->loc);
+  dn_node **keep_in = cp->in;
+  int id = cp->id;
+  *cp = *n;
+  cp->in = keep_in;
+  cp->id = id;
+  cp->aux = NULL;
+  return cp;
+}
+
+static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
+  (void)dy;
+  dn_graph *g = c->g, *fb = sc->scan.body;
+  int ns = sc->scan.n_seq, nk = sc->scan.n_state, no = sc->scan.n_outer;
+  dn_node **dH = c->sadj[sc->id];
+  dn_loc loc = sc->loc;
+  if (!sc->scan.loop) dn_die("autodiff: scan %%%d was not unrolled", sc->id);
+  int n_dh = 0, n_ox = 0, n_dx = 0;
+  for (int k = 0; k < nk; k++) n_dh += dH && dH[k];
+  for (int j = 0; j < no; j++) n_ox += want(c, sc->in[ns + nk + j]);
+  for (int i = 0; i < ns; i++) n_dx += want(c, sc->in[i]);
+
+  /* The adjoint body: leaves, then the forward body recomputed from them. */
+  dn_graph *ab = dn_graph_new_body(g);
+  dn_node **x = dn_alloc(sizeof(dn_node *) * (size_t)(ns + 1)), **hp = dn_alloc(sizeof(dn_node *) * (size_t)(nk + 1));
+  dn_node **dh = dn_alloc(sizeof(dn_node *) * (size_t)(nk + 1)), **carry = dn_alloc(sizeof(dn_node *) * (size_t)(nk + 1));
+  dn_node **acc = dn_alloc(sizeof(dn_node *) * (size_t)(no + 1)), **ol = dn_alloc(sizeof(dn_node *) * (size_t)(no + 1));
+  int seq = 0, st = 0;
+  for (int i = 0; i < ns; i++) x[i] = leaf(ab, DN_OP_SCAN_X, seq++, step_shape(sc->in[i]->shape), sc->in[i], loc);
+  for (int k = 0; k < nk; k++) hp[k] = leaf(ab, DN_OP_SCAN_X, seq++, sc->in[ns + k]->shape, sc->in[ns + k], loc);
+  for (int k = 0; k < nk; k++) dh[k] = dH && dH[k] ? leaf(ab, DN_OP_SCAN_X, seq++, sc->in[ns + k]->shape, sc->in[ns + k], loc) : NULL;
+  for (int k = 0; k < nk; k++) carry[k] = leaf(ab, DN_OP_SCAN_STATE, st++, sc->in[ns + k]->shape, sc->in[ns + k], loc);
+  for (int j = 0; j < no; j++) {
+    dn_node *o = sc->in[ns + nk + j];
+    acc[j] = want(c, o) ? leaf(ab, DN_OP_SCAN_STATE, st++, o->shape, o, loc) : NULL;
+  }
+  for (int j = 0; j < no; j++) ol[j] = leaf(ab, DN_OP_SCAN_OUTER, j, sc->in[ns + nk + j]->shape, sc->in[ns + nk + j], loc);
+  for (int i = 0; i < fb->nodes.n; i++) {
+    dn_node *n = fb->nodes.v[i];
+    switch (n->op) {
+    case DN_OP_SCAN_X: n->aux = x[n->param]; break;
+    case DN_OP_SCAN_STATE: n->aux = hp[n->param]; break;
+    case DN_OP_SCAN_OUTER: n->aux = ol[n->param]; break;
+    case DN_OP_SCAN: case DN_OP_PARAM:
+      dn_die("autodiff: loop body of %%%d still holds a %s", sc->id, dn_ops[n->op].name);
+    default: n->aux = copy_mapped(ab, n); break;
+    }
+  }
+
+  /* Differentiate the copy: seeds are the new states' adjoints, targets the leaves. */
+  int nf = ab->nodes.n;
+  ad_ctx sub = {ab, nf, dn_alloc((size_t)nf + 1), dn_alloc(sizeof(dn_node *) * ((size_t)nf + 1)),
+                dn_alloc(sizeof(dn_node **) * ((size_t)nf + 1)), 0};
+  for (int k = 0; k < nk; k++) sub.needs[hp[k]->id] = hp[k]->dtype == DN_F32;
+  for (int i = 0; i < ns; i++) sub.needs[x[i]->id] = want(c, sc->in[i]);
+  for (int j = 0; j < no; j++) sub.needs[ol[j]->id] = acc[j] != NULL;
+  mark_needs(&sub);
+  int top = -1;
+  for (int k = 0; k < nk; k++) {
+    dn_node *r = ((dn_node *)fb->results.v[k])->aux;
+    if (!sub.needs[r->id]) continue;
+    dn_node *seed = dh[k] ? dn_ir_binary(ab, DN_OP_ADD, carry[k], dh[k], loc) : carry[k];
+    sub.adj[r->id] = sub.adj[r->id] ? dn_ir_binary(ab, DN_OP_ADD, sub.adj[r->id], seed, loc) : seed;
+    if (r->id > top) top = r->id;
+  }
+  if (backprop_from(&sub, top)) {
+    c->failed = 1;
+    return;
+  }
+  for (int k = 0; k < nk; k++) dn_vec_push(&ab->results, sub.adj[hp[k]->id] ? sub.adj[hp[k]->id] : zeros_like(ab, hp[k], loc));
+  for (int j = 0; j < no; j++)
+    if (acc[j]) dn_vec_push(&ab->results, sub.adj[ol[j]->id] ? dn_ir_binary(ab, DN_OP_ADD, acc[j], sub.adj[ol[j]->id], loc) : acc[j]);
+  int dx0 = st;
+  for (int i = 0; i < ns; i++) {
+    if (!want(c, sc->in[i])) continue;
+    leaf(ab, DN_OP_SCAN_STATE, st++, x[i]->shape, x[i], loc); /* never read: dx is only stacked */
+    dn_vec_push(&ab->results, sub.adj[x[i]->id] ? sub.adj[x[i]->id] : zeros_like(ab, x[i], loc));
+  }
+
+  /* The reverse scan in g. */
+  int nin = ns + nk + n_dh + st + no, p = 0;
+  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)nin);
+  for (int i = 0; i < ns; i++) in[p++] = sc->in[i];
+  for (int k = 0; k < nk; k++) in[p++] = prev_states(g, sc, k, loc);
+  for (int k = 0; k < nk; k++)
+    if (dh[k]) in[p++] = dH[k];
+  for (int k = 0; k < nk; k++) in[p++] = zeros_like(g, sc->in[ns + k], loc);
+  for (int j = 0; j < no; j++)
+    if (acc[j]) in[p++] = zeros_like(g, sc->in[ns + nk + j], loc);
+  for (int i = 0; i < ns; i++)
+    if (want(c, sc->in[i])) in[p++] = zeros_like(g, x[i], loc);
+  for (int j = 0; j < no; j++) in[p++] = sc->in[ns + nk + j];
+  dn_node *rs = dn_node_add(g, DN_OP_SCAN, nin, in, dn_shape_make(0, NULL), loc);
+  rs->batched = 1;
+  rs->scan.body = ab;
+  rs->scan.n_seq = ns + nk + n_dh;
+  rs->scan.n_state = st;
+  rs->scan.n_outer = no;
+  rs->scan.steps = sc->scan.steps;
+  rs->scan.reverse = !sc->scan.reverse;
+  rs->scan.loop = 1;
+
+  /* Contributions to the forward scan's inputs. */
+  for (int k = 0; k < nk; k++) {
+    dn_node *h0 = sc->in[ns + k];
+    if (want(c, h0)) ad_acc(c, h0, scan_view(g, DN_OP_SCAN_LAST, rs, k, h0->shape, h0->batched, loc));
+  }
+  for (int j = 0, a = nk; j < no; j++) {
+    dn_node *o = sc->in[ns + nk + j];
+    if (acc[j]) ad_acc(c, o, scan_view(g, DN_OP_SCAN_LAST, rs, a++, o->shape, o->batched, loc));
+  }
+  for (int i = 0, k = dx0; i < ns; i++)
+    if (want(c, sc->in[i])) ad_acc(c, sc->in[i], scan_view(g, DN_OP_SCAN_GET, rs, k++, sc->in[i]->shape, 1, loc));
+  (void)n_ox;
+  (void)n_dx;
+}
 
 /* --- the rule table ------------------------------------------------------------------- */
 
@@ -386,6 +582,7 @@ static void grad_SCAN(ad_ctx *c, dn_node *n, dn_node *dy) {
 #define grad_SCAN_X NULL
 #define grad_SCAN_STATE NULL
 #define grad_SCAN_OUTER NULL
+#define grad_SCAN_LAST NULL   /* only in gradient graphs */
 #define grad_STOP_GRAD NULL  /* dL/dx = 0 through it: truncated BPTT */
 
 static const ad_rule ad_rules[DN_OP_COUNT] = {
@@ -404,6 +601,7 @@ static void mark_needs(ad_ctx *c) {
       c->needs[i] = ((dn_param *)c->g->params.v[n->param])->trainable;
       continue;
     }
+    if (dn_ops[n->op].flags & DN_F_LEAF) continue; /* scan leaves: preset by grad_SCAN */
     if ((dn_ops[n->op].flags & DN_F_NOGRAD) || n->dtype != DN_F32) continue;
     for (int j = 0; j < n->nin && !c->needs[i]; j++) c->needs[i] = c->needs[n->in[j]->id];
   }
@@ -422,6 +620,7 @@ static void backprop_node(ad_ctx *c, dn_node *n) {
     collect_grad(c, n);
     return;
   }
+  if (n->op == DN_OP_SCAN_X || n->op == DN_OP_SCAN_STATE || n->op == DN_OP_SCAN_OUTER) return; /* targets */
   ad_rule r = ad_rules[n->op];
   if (!r) {
     dn_error(n->loc, "no gradient rule for %s", dn_ops[n->op].name);
@@ -429,6 +628,12 @@ static void backprop_node(ad_ctx *c, dn_node *n) {
     return;
   }
   r(c, n, c->adj[n->id]);
+}
+
+/* The reverse sweep from node `top` down. Returns 1 after a rule reported an error. */
+static int backprop_from(ad_ctx *c, int top) {
+  for (int i = top; i >= 0 && !dn_error_limit_reached(); i--) backprop_node(c, c->g->nodes.v[i]);
+  return c->failed || dn_error_limit_reached();
 }
 
 /* Trainable parameters the loss does not reach get a zero gradient; state gets NULL. */
@@ -462,14 +667,14 @@ int dn_autodiff(dn_graph *g) {
     dn_error((dn_loc){g->file, 1, 1}, "the model has no loss: nothing to differentiate");
     return 1;
   }
-  ad_ctx c = {g, g->nodes.n, dn_alloc((size_t)g->nodes.n + 1), dn_alloc(sizeof(dn_node *) * ((size_t)g->nodes.n + 1)), 0};
+  ad_ctx c = {g, g->nodes.n, dn_alloc((size_t)g->nodes.n + 1), dn_alloc(sizeof(dn_node *) * ((size_t)g->nodes.n + 1)),
+              dn_alloc(sizeof(dn_node **) * ((size_t)g->nodes.n + 1)), 0};
   mark_needs(&c);
   g->grads.n = 0;
   for (int i = 0; i < g->params.n; i++) dn_vec_push(&g->grads, NULL);
   dn_node *lm = g->loss_mean;
   c.adj[lm->id] = lm->shape.rank == 0 ? sc(&c, 1, lm) : dn_ir_const(g, 1, lm->shape, lm->loc);
-  for (int i = lm->id; i >= 0 && !dn_error_limit_reached(); i--) backprop_node(&c, g->nodes.v[i]);
-  if (c.failed) return 1;
+  if (backprop_from(&c, lm->id)) return 1;
   finish_grads(&c);
   strip_stop_grads(g);
   return 0;

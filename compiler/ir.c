@@ -381,7 +381,7 @@ void dn_ir_dump_node(const dn_node *n, FILE *out) {
             n->win.pw, n->win.dh, n->win.dw, n->win.groups);
     break;
   case DN_OP_REDUCE_SUM: case DN_OP_REDUCE_MAX: fprintf(out, " axes=0x%x", n->axes); break;
-  case DN_OP_SOFTMAX: case DN_OP_LOG_SOFTMAX: case DN_OP_LOGSUMEXP: case DN_OP_CONCAT: case DN_OP_SCAN_GET:
+  case DN_OP_SOFTMAX: case DN_OP_LOG_SOFTMAX: case DN_OP_LOGSUMEXP: case DN_OP_CONCAT: case DN_OP_SCAN_GET: case DN_OP_SCAN_LAST:
     fprintf(out, " axis=%d", n->axis);
     break;
   case DN_OP_SLICE: case DN_OP_UNSLICE:
@@ -400,6 +400,7 @@ void dn_ir_dump_node(const dn_node *n, FILE *out) {
   case DN_OP_SCAN:
     fprintf(out, " seq=%d state=%d outer=%d steps=%lld%s", n->scan.n_seq, n->scan.n_state, n->scan.n_outer,
             (long long)n->scan.steps, n->scan.reverse ? " reverse" : "");
+    if (n->scan.loop) fprintf(out, " loop");
     break;
   default: break;
   }

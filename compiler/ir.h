@@ -19,7 +19,11 @@
  * (param = which outer tensor), plus its own PARAM/CONST leaves (parameters are graph-wide:
  * a body PARAM node refers to the same graph->params entry as the outer graph). body->results
  * holds the new value of each state in order. scan.reverse runs t = T-1 .. 0; scan.steps = T.
- * SCAN_GET(scan node, axis = k) is the stacked state k, [B, T, ...], in time order.
+ * SCAN_GET(scan node, axis = k) is the stacked state k, [B, T, ...], in time order;
+ * SCAN_LAST(scan node, axis = k) its value after the last step processed (same shape as
+ * the initial state, which may then be unbatched: the parameter-gradient accumulators of a
+ * reverse scan built by autodiff). scan.loop = 1 marks a scan compiled as a time loop
+ * (unroll.c decides); the others are unrolled before autodiff and never reach the emitter.
  */
 #ifndef DNNCC_IR_H
 #define DNNCC_IR_H
@@ -115,6 +119,7 @@ struct dn_node {
     int n_seq, n_state, n_outer;
     int64_t steps;     /* T */
     int reverse;       /* run from the last step to the first */
+    int loop;          /* kept as a loop (unroll.c), body PARAMs lifted to SCAN_OUTER */
   } scan;
   void *aux;           /* private to the pass that runs now */
 };

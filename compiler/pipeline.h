@@ -53,6 +53,7 @@ int dn_autodiff(dn_graph *g);
  * when the unrolled graph would exceed DN_MAX_UNROLLED nodes (compile time and memory grow
  * faster than linearly beyond that: 48,000 nodes took 5 s). */
 #define DN_MAX_UNROLLED 60000
+#define DN_UNROLL_MAX_STEPS 2   /* scans of at most this many steps are always unrolled */
 int dn_unroll_scans(dn_graph *g, int64_t tbptt);
 
 /* simplify.c: CSE, constant folding, algebraic identities, dead-code elimination. Keeps

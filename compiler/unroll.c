@@ -1,15 +1,23 @@
-/* unroll.c - replaces every SCAN node by one copy of its body per time step.
+/* unroll.c - decides, for every top-level SCAN, between a time loop and unrolling.
  *
  * Requires: a checked graph (SCAN nodes as described in ir.h, possibly nested).
- * Produces: the same computation without SCAN, SCAN_GET, SCAN_X, SCAN_STATE or SCAN_OUTER
- * nodes: step t reads SLICE(seq, axis 1, t) reshaped to [B, ...], the previous state's
- * node, or the outer tensor; each state's stacked value [B, T, ...] is a CONCAT of the
- * per-step values along axis 1 in time order. Parameters inside the body become PARAM
- * nodes of the outer graph (parameters are graph-wide). Autodiff then differentiates the
- * unrolled graph with the ordinary rules (BPTT falls out of the chain rule), and the
- * emitter prints straight-line code for it.
+ *
+ * Loops. A scan of more than DN_UNROLL_MAX_STEPS steps whose body draws no random numbers
+ * and has no side effects, outside truncated BPTT, stays a SCAN with scan.loop = 1: scans
+ * nested in its body are unrolled into the body, and the body's PARAM leaves are lifted to
+ * SCAN_OUTER inputs (PARAM nodes of the outer graph), so that autodiff sees every value the
+ * body reads as an input of the SCAN node and the adjoint of a scan is again a scan
+ * (autodiff.c, grad_SCAN). The emitter prints one loop over the body (emit.c).
+ *
+ * Unrolling. Every other SCAN is replaced by one copy of its body per time step: step t
+ * reads SLICE(seq, axis 1, t) reshaped to [B, ...], the previous state's node, or the outer
+ * tensor; each state's stacked value [B, T, ...] is a CONCAT of the per-step values along
+ * axis 1 in time order. Parameters inside the body become PARAM nodes of the outer graph
+ * (parameters are graph-wide). BPTT then falls out of the chain rule on the copies.
+ * DNNCC_UNROLL=1 in the environment unrolls every scan (to compare the two forms).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline.h"
@@ -98,10 +106,10 @@ static int unroll_once(dn_graph *g, int64_t tbptt) {
   for (int i = 0; i < old.n; i++) ((dn_node *)old.v[i])->aux = NULL;
   for (int i = 0; i < old.n; i++) {
     dn_node *n = old.v[i];
-    if (n->op == DN_OP_SCAN) {
+    if (n->op == DN_OP_SCAN && !n->scan.loop) {
       unroll_scan(g, n, tbptt);
       found = 1;
-    } else if (n->op == DN_OP_SCAN_GET) {
+    } else if (n->op == DN_OP_SCAN_GET && !n->in[0]->scan.loop) {
       n->aux = ((dn_node **)n->in[0]->aux)[n->axis];
     } else {
       for (int j = 0; j < n->nin; j++) n->in[j] = n->in[j]->aux;
@@ -119,6 +127,7 @@ static int unroll_once(dn_graph *g, int64_t tbptt) {
     dn_input *in = g->inputs.v[i];
     if (in->node) in->node = in->node->aux;
   }
+  for (int i = 0; i < g->results.n; i++) g->results.v[i] = ((dn_node *)g->results.v[i])->aux;
   if (g->loss) g->loss = g->loss->aux;
   if (g->loss_mean) g->loss_mean = g->loss_mean->aux;
   for (int i = 0; i < g->nodes.n; i++) ((dn_node *)g->nodes.v[i])->aux = NULL;
@@ -127,9 +136,11 @@ static int unroll_once(dn_graph *g, int64_t tbptt) {
 
 static int64_t unrolled_size(const dn_graph *g);
 
-/* Nodes one SCAN unrolls to (its body per step, nested scans multiplied), saturating. */
+/* Nodes one SCAN unrolls to (its body per step, nested scans multiplied; a loop: its body
+ * once), saturating. */
 static int64_t scan_size(const dn_node *scan) {
   int64_t body = unrolled_size(scan->scan.body) + scan->scan.n_state;
+  if (scan->scan.loop) return body;
   return body > (INT64_MAX / 2) / scan->scan.steps ? INT64_MAX / 2 : body * scan->scan.steps;
 }
 
@@ -155,13 +166,72 @@ static const dn_node *largest_scan(const dn_graph *g) {
   return best;
 }
 
+/* No random draws or side effects in b or the bodies nested in it. */
+static int pure_body(const dn_graph *b) {
+  for (int i = 0; i < b->nodes.n; i++) {
+    const dn_node *n = b->nodes.v[i];
+    if (dn_ops[n->op].flags & (DN_F_RANDOM | DN_F_SIDE)) return 0;
+    if (n->op == DN_OP_SCAN && !pure_body(n->scan.body)) return 0;
+  }
+  return 1;
+}
+
+/* Can this scan run as a loop? Every step must compute the same function of its inputs
+ * (random draws are keyed by node, so a loop would repeat them). */
+static int loopable(const dn_node *scan, int64_t tbptt) {
+  const char *env = getenv("DNNCC_UNROLL");
+  if ((env && strcmp(env, "1") == 0) || tbptt > 0 || scan->scan.steps <= DN_UNROLL_MAX_STEPS) return 0;
+  return pure_body(scan->scan.body);
+}
+
+/* Turns the body's PARAM leaves into SCAN_OUTER leaves fed by new PARAM nodes of g (appended
+ * to g's node list, so the caller adds the SCAN node after them). */
+static void lift_params(dn_graph *g, dn_node *scan) {
+  dn_graph *b = scan->scan.body;
+  dn_vec extra = {0};
+  for (int i = 0; i < b->nodes.n; i++) {
+    dn_node *n = b->nodes.v[i];
+    if (n->op != DN_OP_PARAM) continue;
+    dn_node *p = dn_ir_param(g, n->param, n->loc);
+    n->op = DN_OP_SCAN_OUTER;
+    n->param = scan->scan.n_outer + extra.n;
+    dn_vec_push(&extra, p);
+  }
+  if (!extra.n) return;
+  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(scan->nin + extra.n));
+  memcpy(in, scan->in, sizeof(dn_node *) * (size_t)scan->nin);
+  for (int i = 0; i < extra.n; i++) in[scan->nin + i] = extra.v[i];
+  scan->in = in;
+  scan->nin += extra.n;
+  scan->scan.n_outer += extra.n;
+}
+
+/* Marks the top-level scans that become loops, unrolls the scans nested in their bodies,
+ * and lifts their parameters. Rebuilds g's node list (the lifted PARAMs precede the SCAN). */
+static void choose_loops(dn_graph *g, int64_t tbptt) {
+  dn_vec old = g->nodes;
+  memset(&g->nodes, 0, sizeof g->nodes);
+  for (int i = 0; i < old.n; i++) {
+    dn_node *n = old.v[i];
+    if (n->op == DN_OP_SCAN && loopable(n, tbptt)) {
+      n->scan.loop = 1;
+      while (unroll_once(n->scan.body, 0)) {
+      }
+      lift_params(g, n);
+    }
+    n->id = g->nodes.n;
+    dn_vec_push(&g->nodes, n);
+  }
+}
+
 int dn_unroll_scans(dn_graph *g, int64_t tbptt) {
+  choose_loops(g, tbptt);
   int64_t size = unrolled_size(g);
   const dn_node *scan = largest_scan(g);
   if (scan && size > DN_MAX_UNROLLED) {
     dn_error(scan->loc, "the model unrolls to %lld operations (this recurrence is the largest), more than dnncc supports (%d): "
-             "scans are compiled one copy of the body per step; use fewer steps",
-             (long long)size, DN_MAX_UNROLLED);
+             "a scan nested in another, or of at most %d steps, or under tbptt or with dropout in its body, is compiled one copy of its body per step; use fewer steps",
+             (long long)size, DN_MAX_UNROLLED, DN_UNROLL_MAX_STEPS);
     return 1;
   }
   while (unroll_once(g, tbptt)) {
