@@ -28,8 +28,13 @@ const char *dn_em_lit(const dn_em *em, double v) {
   return f ? dn_fmt("%.9ef", v) : dn_fmt("%.17e", v);
 }
 
-/* libm name for the element type: expf or exp. */
-static const char *fn(const dn_em *em, const char *name) { return em->esize == 4 ? dn_fmt("%sf", name) : name; }
+/* libm name for the element type: expf or exp. In float code, exp and tanh are the file's own
+ * branch-free versions (P_expf, P_tanhf: dn_em_math_helpers), which the C compiler can
+ * vectorize; libm's are calls in every iteration. Double code (gradcheck) keeps libm. */
+static const char *fn(const dn_em *em, const char *name) {
+  if (em->esize == 4 && (!strcmp(name, "exp") || !strcmp(name, "tanh"))) return dn_fmt("%s_%sf", em->P, name);
+  return em->esize == 4 ? dn_fmt("%sf", name) : name;
+}
 
 /* The constant value of a DN_EMK_SCALAR node (a CONST, or a view of one). */
 static double scalar_value(const dn_node *n) {
@@ -234,6 +239,44 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
   body_stmts(em, b, c, root, &gr, 0, ind);
   dn_buf_printf(c, "%sdn_o[dn_i] = v%d;\n%*s}\n}\n", ind, root->id, 2 * r, "");
   free(gr.ids);
+}
+
+void dn_em_math_helpers(dn_em *em, dn_buf *c) {
+  const char *P = em->P;
+  dn_buf_printf(c,
+                "/* exp and tanh for float, written so that loops calling them vectorize (GCC -O2 and\n"
+                " * Clang): no calls, no float-to-int conversions, selects only.\n"
+                " * exp: Cephes' expf. x = k ln2 + r with k rounded to nearest by adding 1.5 * 2^23 (k is\n"
+                " * then the low mantissa bits), a degree-6 polynomial for exp(r), scaled by 2^k through\n"
+                " * the exponent bits. Within 1 ulp of exp from -86.6 to 88.7; 0 below -87.3, inf above\n"
+                " * 88.73, NaN stays NaN. tanh: Cephes' tanhf, an odd polynomial for |x| <= 0.625 and\n"
+                " * 1 - 2 / (exp(2|x|) + 1) above, within 1.5 ulp. Needs IEEE arithmetic: do not\n"
+                " * compile this file with -ffast-math. */\n"
+                "static inline float %s_expf(float x) {\n"
+                "  float c = x > -87.3f ? x : -87.3f;\n"
+                "  c = c < 89.0f ? c : 89.0f;\n"
+                "  union { float f; int32_t i; } m, s;\n"
+                "  m.f = c * 1.44269504088896341f + 12582912.0f;\n"
+                "  const float k = m.f - 12582912.0f;\n"
+                "  const float r = (c - k * 0.693359375f) - k * -2.12194440e-4f;\n"
+                "  float p = 1.9875691500e-4f;\n"
+                "  p = p * r + 1.3981999507e-3f;\n  p = p * r + 8.3334519073e-3f;\n  p = p * r + 4.1665795894e-2f;\n"
+                "  p = p * r + 1.6666665459e-1f;\n  p = p * r + 5.0000001201e-1f;\n"
+                "  p = p * r * r + r + 1.0f;\n"
+                "  s.i = (m.i - 0x4B400000 + 126) * (1 << 23); /* 2^(k-1): k = 128 overflows only below */\n"
+                "  p = p * s.f * 2.0f;\n"
+                "  return x == x ? p : x;\n"
+                "}\n\n"
+                "static inline float %s_tanhf(float x) {\n"
+                "  const float z = x < 0.0f ? -x : x, s = x * x;\n"
+                "  const float small = ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f) * s +\n"
+                "                        1.33314422036e-1f) * s - 3.33332819422e-1f) * s * x + x;\n"
+                "  const float e = %s_expf(2.0f * z);\n"
+                "  const float big = 1.0f - 2.0f / (e + 1.0f);\n"
+                "  const float sb = x < 0.0f ? -big : big;\n"
+                "  return z > 0.625f ? sb : small;\n"
+                "}\n\n",
+                P, P, P);
 }
 
 void dn_em_ew_helpers(dn_em *em, dn_buf *c) {
