@@ -24,7 +24,16 @@
  */
 #include "pipeline.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* A contribution dy to x[start:stop] along axis, from a SLICE of x (see flush_pieces). */
+typedef struct ad_piece {
+  dn_node *d;
+  int axis;
+  int64_t start, stop;
+  struct ad_piece *next;
+} ad_piece;
 
 typedef struct ad_ctx {
   dn_graph *g;        /* the graph being differentiated (gradient nodes are appended) */
@@ -32,6 +41,7 @@ typedef struct ad_ctx {
   char *needs;        /* needs[id]: the node depends on a trainable parameter (or wrt leaf) */
   dn_node **adj;      /* adj[id]: d loss_mean / d node, NULL while none arrived */
   dn_node ***sadj;    /* sadj[id] of a SCAN: the adjoint of each stacked state (SCAN_GET) */
+  ad_piece **pieces;  /* pieces[id]: slice contributions not yet added to adj[id] */
   int failed;         /* a rule reported an error */
 } ad_ctx;
 
@@ -347,7 +357,51 @@ static void grad_TRANSPOSE(ad_ctx *c, dn_node *n, dn_node *dy) {
 }
 /* dx = zeros with dy at [start:stop] */
 static void grad_SLICE(ad_ctx *c, dn_node *n, dn_node *dy) {
-  ad_acc(c, n->in[0], dn_ir_unslice(c->g, dy, n->axis, n->start, n->in[0]->shape, n->loc));
+  dn_node *x = n->in[0];
+  if (!want(c, x)) return;
+  ad_piece *p = dn_alloc(sizeof *p);
+  *p = (ad_piece){dy, n->axis, n->start, n->stop, c->pieces[x->id]};
+  c->pieces[x->id] = p;
+}
+
+static int by_start(const void *a, const void *b) {
+  const ad_piece *x = *(ad_piece *const *)a, *y = *(ad_piece *const *)b;
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Adds the slice contributions of x to its adjoint. Disjoint slices along one axis (the
+ * gates of an LSTM cut from one product) become one CONCAT with zeros in the gaps, instead
+ * of a zero-filled UNSLICE per slice and a sum of them. */
+static void flush_pieces(ad_ctx *c, dn_node *x) {
+  int n = 0;
+  for (ad_piece *p = c->pieces[x->id]; p; p = p->next) n++;
+  if (!n) return;
+  ad_piece **v = dn_alloc(sizeof *v * (size_t)n);
+  n = 0;
+  for (ad_piece *p = c->pieces[x->id]; p; p = p->next) v[n++] = p;
+  c->pieces[x->id] = NULL;
+  qsort(v, (size_t)n, sizeof *v, by_start);
+  int disjoint = 1;
+  for (int i = 0; i + 1 < n; i++) disjoint &= v[i]->axis == v[i + 1]->axis && v[i]->stop <= v[i + 1]->start;
+  if (!disjoint || n == 1) {
+    for (int i = 0; i < n; i++) ad_acc(c, x, dn_ir_unslice(c->g, v[i]->d, v[i]->axis, v[i]->start, x->shape, x->loc));
+    return;
+  }
+  int axis = v[0]->axis;
+  dn_node **parts = dn_alloc(sizeof *parts * (size_t)(2 * n + 1));
+  int k = 0;
+  int64_t at = 0;
+  for (int i = 0; i <= n; i++) {
+    int64_t next = i < n ? v[i]->start : x->shape.dim[axis];
+    if (next > at) {
+      dn_shape zs = x->shape;
+      zs.dim[axis] = next - at;
+      parts[k] = dn_ir_const(c->g, 0, zs, x->loc);
+      parts[k++]->batched = x->batched;
+    }
+    if (i < n) parts[k++] = v[i]->d, at = v[i]->stop;
+  }
+  ad_acc(c, x, dn_ir_concat(c->g, k, parts, axis, x->loc));
 }
 /* dx = dy[start:stop] */
 static void grad_UNSLICE(ad_ctx *c, dn_node *n, dn_node *dy) {
@@ -491,14 +545,17 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
     case DN_OP_SCAN_OUTER: n->aux = ol[n->param]; break;
     case DN_OP_SCAN: case DN_OP_PARAM:
       dn_die("autodiff: loop body of %%%d still holds a %s", sc->id, dn_ops[n->op].name);
-    default: n->aux = copy_mapped(ab, n); break;
+    default:
+      n->aux = copy_mapped(ab, n);
+      ((dn_node *)n->aux)->primal = n;
+      break;
     }
   }
 
   /* Differentiate the copy: seeds are the new states' adjoints, targets the leaves. */
   int nf = ab->nodes.n;
   ad_ctx sub = {ab, nf, dn_alloc((size_t)nf + 1), dn_alloc(sizeof(dn_node *) * ((size_t)nf + 1)),
-                dn_alloc(sizeof(dn_node **) * ((size_t)nf + 1)), 0};
+                dn_alloc(sizeof(dn_node **) * ((size_t)nf + 1)), dn_alloc(sizeof(ad_piece *) * ((size_t)nf + 1)), 0};
   for (int k = 0; k < nk; k++) sub.needs[hp[k]->id] = hp[k]->dtype == DN_F32;
   for (int i = 0; i < ns; i++) sub.needs[x[i]->id] = want(c, sc->in[i]);
   for (int j = 0; j < no; j++) sub.needs[ol[j]->id] = acc[j] != NULL;
@@ -547,6 +604,7 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   rs->scan.steps = sc->scan.steps;
   rs->scan.reverse = !sc->scan.reverse;
   rs->scan.loop = 1;
+  rs->scan.primal = sc;
 
   /* Contributions to the forward scan's inputs. */
   for (int k = 0; k < nk; k++) {
@@ -615,6 +673,7 @@ static void collect_grad(ad_ctx *c, dn_node *n) {
 
 /* Propagates one node's adjoint to its inputs. */
 static void backprop_node(ad_ctx *c, dn_node *n) {
+  flush_pieces(c, n);
   if (!c->adj[n->id] || !c->needs[n->id]) return;
   if (n->op == DN_OP_PARAM) {
     collect_grad(c, n);
@@ -668,7 +727,7 @@ int dn_autodiff(dn_graph *g) {
     return 1;
   }
   ad_ctx c = {g, g->nodes.n, dn_alloc((size_t)g->nodes.n + 1), dn_alloc(sizeof(dn_node *) * ((size_t)g->nodes.n + 1)),
-              dn_alloc(sizeof(dn_node **) * ((size_t)g->nodes.n + 1)), 0};
+              dn_alloc(sizeof(dn_node **) * ((size_t)g->nodes.n + 1)), dn_alloc(sizeof(ad_piece *) * ((size_t)g->nodes.n + 1)), 0};
   mark_needs(&c);
   g->grads.n = 0;
   for (int i = 0; i < g->params.n; i++) dn_vec_push(&g->grads, NULL);

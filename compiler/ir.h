@@ -120,7 +120,9 @@ struct dn_node {
     int64_t steps;     /* T */
     int reverse;       /* run from the last step to the first */
     int loop;          /* kept as a loop (unroll.c), body PARAMs lifted to SCAN_OUTER */
+    dn_node *primal;   /* an adjoint scan (autodiff.c): the forward scan it differentiates */
   } scan;
+  dn_node *primal;     /* in an adjoint scan's body: the forward body node this one recomputes */
   void *aux;           /* private to the pass that runs now */
 };
 

@@ -4,6 +4,7 @@
  *   -> unroll scans (unroll.c)
  *   -> simplify: CSE, constant folding, algebraic identities, DCE (simplify.c)
  *   -> [training] autodiff: reverse mode on the IR (autodiff.c) -> simplify
+ *      -> saved per-step values for the backward loops (scan_save.c) -> simplify
  *   -> emit C (codegen/) -> [run/grad/train] JIT (jit.h)
  *
  * Every command goes through dn_pipeline; --dump prints the form after the named pass.
@@ -55,6 +56,11 @@ int dn_autodiff(dn_graph *g);
 #define DN_MAX_UNROLLED 60000
 #define DN_UNROLL_MAX_STEPS 2   /* scans of at most this many steps are always unrolled */
 int dn_unroll_scans(dn_graph *g, int64_t tbptt);
+
+/* scan_save.c: the reverse scans of BPTT read per-step values saved by their forward scans
+ * (extra stacked outputs) instead of recomputing them. Run on a simplified training graph;
+ * simplify again afterwards to drop the recomputation. */
+void dn_save_scan_values(dn_graph *g);
 
 /* simplify.c: CSE, constant folding, algebraic identities, dead-code elimination. Keeps
  * outputs, loss, loss_mean, grads and side effects alive; renumbers ids. */

@@ -1,0 +1,149 @@
+/* scan_save.c - the backward loop reads saved per-step values instead of recomputing them.
+ *
+ * Requires: a differentiated and simplified training graph. The adjoint of a loop scan S
+ * (autodiff.c, grad_SCAN) is a reverse scan A whose body starts with a copy of S's body
+ * (nodes with `primal` set) that recomputes each step's values from the step's inputs and
+ * the saved previous states, followed by the gradient nodes that read some of them.
+ * Produces: for every computed (not leaf, not view), batched value u of that copy which a
+ * gradient node or a result of A's body reads, and whose primal node p still exists in S's
+ * body, a new output of S (p becomes an extra state result, stacked over time by a
+ * SCAN_GET) and a new sequence input of A (a SCAN_X leaf that replaces u). The copies no
+ * longer read die at the next simplification. So the backward loop does no forward GEMM and
+ * no activation again, and the states saved per step are exactly the values the backward
+ * pass reads; the memory is T times those values, as in PyTorch's autograd.
+ */
+#include "pipeline.h"
+
+#include <string.h>
+
+/* Nodes to place around a forward scan when g's node list is rebuilt. */
+typedef struct save_extra {
+  dn_vec before;   /* the new states' initial values */
+  dn_vec after;    /* their stacked values (SCAN_GET) */
+} save_extra;
+
+static int alive_in(const dn_graph *g, const dn_node *n) { return n->id < g->nodes.n && g->nodes.v[n->id] == n; }
+
+/* The computed node whose value u is: views of a copied node lead to it. */
+static dn_node *through_views(dn_node *u) {
+  while (u->primal && (dn_ops[u->op].flags & DN_F_VIEW) && u->nin == 1) u = u->in[0];
+  return u;
+}
+
+static int saveable(const dn_node *u) {
+  return u->primal && !(dn_ops[u->op].flags & (DN_F_LEAF | DN_F_VIEW)) && u->batched && u->shape.rank >= 1;
+}
+
+/* Moves the leaves of g to the front (they have no inputs, so order stays topological). */
+static void leaves_first(dn_graph *g) {
+  dn_vec v = {0};
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < g->nodes.n; i++) {
+      dn_node *n = g->nodes.v[i];
+      if ((n->nin == 0) == (pass == 0)) dn_vec_push(&v, n);
+    }
+  for (int i = 0; i < v.n; i++) ((dn_node *)v.v[i])->id = i;
+  g->nodes = v;
+}
+
+static void replace_uses(dn_graph *g, dn_node *from, dn_node *to) {
+  for (int i = 0; i < g->nodes.n; i++) {
+    dn_node *n = g->nodes.v[i];
+    for (int j = 0; j < n->nin; j++)
+      if (n->in[j] == from) n->in[j] = to;
+  }
+  for (int i = 0; i < g->results.n; i++)
+    if (g->results.v[i] == from) g->results.v[i] = to;
+}
+
+/* Inserts m nodes into the input list of scan n at position at. */
+static void insert_inputs(dn_node *n, int at, dn_node **xs, int m) {
+  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin + m));
+  memcpy(in, n->in, sizeof(dn_node *) * (size_t)at);
+  memcpy(in + at, xs, sizeof(dn_node *) * (size_t)m);
+  memcpy(in + at + m, n->in + at, sizeof(dn_node *) * (size_t)(n->nin - at));
+  n->in = in;
+  n->nin += m;
+}
+
+/* Saves what adjoint scan a reads of its forward scan's steps. Returns 1 when it changed. */
+static int save_for(dn_graph *g, dn_node *a) {
+  dn_node *s = a->scan.primal;
+  dn_graph *fb = s->scan.body, *ab = a->scan.body;
+  int n = ab->nodes.n;
+  char *want = dn_alloc((size_t)n + 1);
+  for (int i = 0; i < n; i++) {
+    dn_node *v = ab->nodes.v[i];
+    if (v->primal) continue;
+    for (int j = 0; j < v->nin; j++) {
+      dn_node *u = through_views(v->in[j]);
+      want[u->id] |= saveable(u);
+    }
+  }
+  for (int i = 0; i < ab->results.n; i++) {
+    dn_node *u = through_views(ab->results.v[i]);
+    want[u->id] |= saveable(u);
+  }
+  dn_vec saved = {0};
+  for (int i = 0; i < n; i++) {
+    dn_node *u = ab->nodes.v[i];
+    if (want[i] && alive_in(fb, u->primal) && u->primal->batched && dn_shape_eq(u->shape, u->primal->shape)) dn_vec_push(&saved, u);
+  }
+  if (!saved.n) return 0;
+  save_extra *x = s->aux;
+  if (!x) s->aux = x = dn_alloc(sizeof *x);
+  int m = saved.n, k0 = s->scan.n_state, q0 = a->scan.n_seq;
+  dn_node **inits = dn_alloc(sizeof(dn_node *) * (size_t)m), **gets = dn_alloc(sizeof(dn_node *) * (size_t)m);
+  for (int i = 0; i < m; i++) {
+    dn_node *u = saved.v[i], *p = u->primal;
+    dn_vec_push(&fb->results, p);
+    inits[i] = dn_ir_const(g, 0, p->shape, p->loc);
+    inits[i]->batched = 1;
+    int64_t d[DN_MAX_RANK];
+    d[0] = p->shape.dim[0];
+    d[1] = s->scan.steps;
+    for (int r = 1; r < p->shape.rank; r++) d[r + 1] = p->shape.dim[r];
+    gets[i] = dn_node_add(g, DN_OP_SCAN_GET, 1, &s, dn_shape_make(p->shape.rank + 1, d), p->loc);
+    gets[i]->axis = k0 + i;
+    gets[i]->batched = 1;
+    gets[i]->dtype = p->dtype;
+    dn_vec_push(&x->before, inits[i]);
+    dn_vec_push(&x->after, gets[i]);
+    dn_node *leaf = dn_node_add(ab, DN_OP_SCAN_X, 0, NULL, u->shape, u->loc);
+    leaf->param = q0 + i;
+    leaf->batched = 1;
+    leaf->dtype = u->dtype;
+    leaf->name = u->name;
+    replace_uses(ab, u, leaf);
+  }
+  insert_inputs(s, s->scan.n_seq + k0, inits, m);
+  s->scan.n_state += m;
+  insert_inputs(a, q0, gets, m);
+  a->scan.n_seq += m;
+  leaves_first(ab);
+  return 1;
+}
+
+void dn_save_scan_values(dn_graph *g) {
+  int n0 = g->nodes.n, changed = 0;
+  for (int i = 0; i < n0; i++) ((dn_node *)g->nodes.v[i])->aux = NULL;
+  for (int i = 0; i < n0; i++) {
+    dn_node *a = g->nodes.v[i];
+    if (a->op == DN_OP_SCAN && a->scan.primal && alive_in(g, a->scan.primal)) changed |= save_for(g, a);
+  }
+  if (!changed) return;
+  dn_vec v = {0};
+  for (int i = 0; i < n0; i++) {
+    dn_node *n = g->nodes.v[i];
+    save_extra *x = n->op == DN_OP_SCAN ? n->aux : NULL;
+    for (int j = 0; x && j < x->before.n; j++) dn_vec_push(&v, x->before.v[j]);
+    dn_vec_push(&v, n);
+    for (int j = 0; x && j < x->after.n; j++) dn_vec_push(&v, x->after.v[j]);
+  }
+  for (int i = 0; i < v.n; i++) {
+    dn_node *n = v.v[i];
+    n->id = i;
+    n->aux = NULL;
+  }
+  g->nodes = v;
+}
