@@ -41,6 +41,8 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
   dn_simplify(u->train, o->opt_level);
   dn_save_scan_values(u->train);
   dn_simplify(u->train, o->opt_level);
+  dn_hoist_scan_reductions(u->train);
+  dn_simplify(u->train, o->opt_level);
   dn_ir_verify(u->train);
   if (dumping(o, "grad")) dn_ir_dump(u->train, stdout);
   return 0;

@@ -5,6 +5,7 @@
  *   -> simplify: CSE, constant folding, algebraic identities, DCE (simplify.c)
  *   -> [training] autodiff: reverse mode on the IR (autodiff.c) -> simplify
  *      -> saved per-step values for the backward loops (scan_save.c) -> simplify
+ *      -> sums over time out of the loops (scan_hoist.c) -> simplify
  *   -> emit C (codegen/) -> [run/grad/train] JIT (jit.h)
  *
  * Every command goes through dn_pipeline; --dump prints the form after the named pass.
@@ -61,6 +62,11 @@ int dn_unroll_scans(dn_graph *g, int64_t tbptt);
  * (extra stacked outputs) instead of recomputing them. Run on a simplified training graph;
  * simplify again afterwards to drop the recomputation. */
 void dn_save_scan_values(dn_graph *g);
+
+/* scan_hoist.c: accumulators of a loop scan that add a batch reduction of per-step values
+ * each step (parameter gradients in BPTT) become one reduction over the stacked values after
+ * the loop. Simplify afterwards. */
+void dn_hoist_scan_reductions(dn_graph *g);
 
 /* simplify.c: CSE, constant folding, algebraic identities, dead-code elimination. Keeps
  * outputs, loss, loss_mean, grads and side effects alive; renumbers ids. */
