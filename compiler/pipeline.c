@@ -23,6 +23,7 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
   if (!u->infer) return 1;
   dn_ir_verify(u->infer);
   if (dn_unroll_scans(u->infer, 0)) return 1;
+  dn_hoist_scan_inputs(u->infer);
   dn_simplify(u->infer, o->opt_level);
   dn_ir_verify(u->infer);
   if (dumping(o, "ir")) dn_ir_dump(u->infer, stdout);
@@ -36,6 +37,7 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
   }
   dn_ir_verify(u->train);
   if (dn_unroll_scans(u->train, cfg.tbptt)) return 1;
+  dn_hoist_scan_inputs(u->train);
   if (dn_autodiff(u->train)) return 1;
   dn_ir_verify(u->train);
   dn_simplify(u->train, o->opt_level);

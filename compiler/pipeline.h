@@ -1,7 +1,7 @@
 /* pipeline.h - the compilation pipeline, written out in one function (pipeline.c):
  *
  *   parse (dsl/) -> check: resolve, inline defs, evaluate constants, infer shapes (sema.c)
- *   -> unroll scans (unroll.c)
+ *   -> unroll scans or keep them as loops (unroll.c) -> input GEMMs out of loops (scan_hoist.c)
  *   -> simplify: CSE, constant folding, algebraic identities, DCE (simplify.c)
  *   -> [training] autodiff: reverse mode on the IR (autodiff.c) -> simplify
  *      -> saved per-step values for the backward loops (scan_save.c) -> simplify
@@ -62,6 +62,10 @@ int dn_unroll_scans(dn_graph *g, int64_t tbptt);
  * (extra stacked outputs) instead of recomputing them. Run on a simplified training graph;
  * simplify again afterwards to drop the recomputation. */
 void dn_save_scan_values(dn_graph *g);
+
+/* scan_hoist.c: GEMMs of a loop body between a step slice of a sequence and a tensor from
+ * outside the loop (input projections) run once before the loop over all steps. */
+void dn_hoist_scan_inputs(dn_graph *g);
 
 /* scan_hoist.c: accumulators of a loop scan that add a batch reduction of per-step values
  * each step (parameter gradients in BPTT) become one reduction over the stacked values after

@@ -1,5 +1,14 @@
-/* scan_hoist.c - sums over time that a loop accumulates step by step become one batched
- * operation after the loop.
+/* scan_hoist.c - time-parallel work of a loop becomes one batched operation outside it.
+ *
+ * Inputs (dn_hoist_scan_inputs, before autodiff): a GEMM in a loop body whose left operand
+ * is the step slice x_t [B, k] of a sequence and whose right operand is read from outside
+ * (a weight) is the same for every step, so it runs once before the loop over the sequence
+ * seen as [B*T, k], and the body reads its rows as a new sequence: the input projection of
+ * a recurrence written with `scan` (x_t @ W) becomes one large GEMM, as the built-in layers
+ * already do. Autodiff then differentiates that GEMM outside the loop.
+ *
+ * Reductions (dn_hoist_scan_reductions, after autodiff): sums over time that a loop
+ * accumulates step by step become one batched operation after the loop.
  *
  * Requires: a simplified graph with loop scans (training graphs after scan_save.c).
  * The reverse scan of BPTT carries the gradient of every parameter the forward body reads
@@ -198,6 +207,94 @@ static int hoist_scan(hoist_ctx *h, dn_node *a) {
   return changed;
 }
 
+/* Rebuilds g's node list with `before` placed just before node a and `after` just after it;
+ * the new nodes were appended to g->nodes by their builders. */
+static void place_around(dn_graph *g, dn_node *a, int n0, const dn_vec *before, const dn_vec *after) {
+  dn_vec v = {0};
+  int n1 = g->nodes.n;
+  for (int k = 0; k < n0; k++) {
+    dn_node *n = g->nodes.v[k];
+    if (n == a)
+      for (int q = 0; q < before->n; q++) dn_vec_push(&v, before->v[q]);
+    dn_vec_push(&v, n);
+    if (n == a)
+      for (int q = 0; q < after->n; q++) dn_vec_push(&v, after->v[q]);
+  }
+  if (v.n != n1) dn_die("scan_hoist: %d nodes placed of %d", v.n, n1);
+  for (int k = 0; k < v.n; k++) ((dn_node *)v.v[k])->id = k;
+  g->nodes = v;
+}
+
+/* Moves the leaves of g to the front (they have no inputs, so the order stays topological). */
+static void leaves_first(dn_graph *g) {
+  dn_vec v = {0};
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < g->nodes.n; i++) {
+      dn_node *n = g->nodes.v[i];
+      if ((n->nin == 0) == (pass == 0)) dn_vec_push(&v, n);
+    }
+  for (int i = 0; i < v.n; i++) ((dn_node *)v.v[i])->id = i;
+  g->nodes = v;
+}
+
+/* Hoists the input GEMMs of loop a; the new nodes go to h->before. Returns how many. */
+static int hoist_inputs(hoist_ctx *h, dn_node *a) {
+  dn_graph *b = a->scan.body;
+  int64_t B = h->g->batch, T = a->scan.steps;
+  int done = 0, nb = b->nodes.n;
+  for (int i = 0; i < nb; i++) {
+    dn_node *u = b->nodes.v[i];
+    if (u->op != DN_OP_GEMM || u->gemm.nb != 1 || u->gemm.ta || u->gemm.m != B || !u->batched) continue;
+    dn_node *x = u->in[0], *w = u->in[1];
+    dn_node *xb = row_base(x, B);
+    if (!xb || xb->op != DN_OP_SCAN_X || x->shape.rank != 2 || w->op != DN_OP_SCAN_OUTER || w->batched ||
+        u->shape.rank != 2)
+      continue;
+    dn_node *seq = a->in[xb->param], *wo = a->in[a->scan.n_seq + a->scan.n_state + w->param];
+    dn_node *rows = note(&h->before, dn_ir_reshape(h->g, seq, dn_shape_of(2, B * T, x->shape.dim[1]), u->loc));
+    rows->batched = 0;
+    dn_gemm gm = u->gemm;
+    gm.m = B * T;
+    dn_node *p = note(&h->before, dn_ir_gemm(h->g, rows, wo, gm, dn_shape_of(2, B * T, u->shape.dim[1]), 0, u->loc));
+    dn_node *ps = note(&h->before, dn_ir_reshape(h->g, p, dn_shape_of(3, B, T, u->shape.dim[1]), u->loc));
+    ps->batched = 1;
+    int q = a->scan.n_seq;
+    dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(a->nin + 1));
+    memcpy(in, a->in, sizeof(dn_node *) * (size_t)q);
+    in[q] = ps;
+    memcpy(in + q + 1, a->in + q, sizeof(dn_node *) * (size_t)(a->nin - q));
+    a->in = in;
+    a->nin++;
+    a->scan.n_seq++;
+    dn_node *leaf = dn_node_add(b, DN_OP_SCAN_X, 0, NULL, u->shape, u->loc);
+    leaf->param = q;
+    leaf->batched = 1;
+    leaf->name = u->name;
+    for (int k = 0; k < b->nodes.n; k++) {
+      dn_node *n = b->nodes.v[k];
+      for (int j = 0; j < n->nin; j++)
+        if (n->in[j] == u) n->in[j] = leaf;
+    }
+    for (int k = 0; k < b->results.n; k++)
+      if (b->results.v[k] == u) b->results.v[k] = leaf;
+    done++;
+  }
+  if (done) leaves_first(b);
+  return done;
+}
+
+void dn_hoist_scan_inputs(dn_graph *g) {
+  for (int i = 0; i < g->nodes.n; i++) {
+    dn_node *a = g->nodes.v[i];
+    if (a->op != DN_OP_SCAN || !a->scan.loop) continue;
+    int n0 = g->nodes.n;
+    hoist_ctx h = {g, {0}, {0}};
+    if (!hoist_inputs(&h, a)) continue;
+    place_around(g, a, n0, &h.before, &h.after);
+    i += h.before.n;
+  }
+}
+
 void dn_hoist_scan_reductions(dn_graph *g) {
   int n0 = g->nodes.n;
   for (int i = 0; i < n0; i++) {
@@ -208,22 +305,7 @@ void dn_hoist_scan_reductions(dn_graph *g) {
       for (int k = n0; k < g->nodes.n; k++) dn_die("scan_hoist: stray node %%%d", k);
       continue;
     }
-    /* Rebuild the node list: h.before, a, h.after in a's place. */
-    dn_vec v = {0};
-    int n1 = g->nodes.n;
-    for (int k = 0; k < n0; k++) {
-      dn_node *n = g->nodes.v[k];
-      if (n == a) {
-        for (int q = 0; q < h.before.n; q++) dn_vec_push(&v, h.before.v[q]);
-        dn_vec_push(&v, n);
-        for (int q = 0; q < h.after.n; q++) dn_vec_push(&v, h.after.v[q]);
-      } else {
-        dn_vec_push(&v, n);
-      }
-    }
-    if (v.n != n1) dn_die("scan_hoist: %d nodes placed of %d", v.n, n1);
-    for (int k = 0; k < v.n; k++) ((dn_node *)v.v[k])->id = k;
-    g->nodes = v;
+    place_around(g, a, n0, &h.before, &h.after);
     i += h.before.n + h.after.n;
     n0 = g->nodes.n;
   }
