@@ -188,10 +188,27 @@ static const char dnk_small_text[] =
   "}\n";
 
 static const char dnk_driver_text[] =
+  "/* All of A [M, K] packed once, in the DNK_MC x DNK_KC blocks dnk_gemm walks: block (ib, pb)\n"
+  " * at (ib * nkb + pb) * DNK_MC * DNK_KC. For an A shared by many products (a convolution's\n"
+  " * weights, used for every sample and column tile). NULL when malloc fails: dnk_gemm then\n"
+  " * packs per tile. */\n"
+  "static dnk_real *dnk_pack_a_all(long M, long K, const dnk_view *A) {\n"
+  "  long ni = (M + DNK_MC - 1) / DNK_MC, nk = (K + DNK_KC - 1) / DNK_KC, ib, pb;\n"
+  "  dnk_real *d = (dnk_real *)malloc(sizeof(dnk_real) * (size_t)(ni * nk) * DNK_MC * DNK_KC);\n"
+  "  if (!d) return NULL;\n"
+  "  for (ib = 0; ib < ni; ++ib)\n"
+  "    for (pb = 0; pb < nk; ++pb) {\n"
+  "      long ic = ib * DNK_MC, pc = pb * DNK_KC;\n"
+  "      dnk_pack_a(A, d + (ib * nk + pb) * DNK_MC * DNK_KC, ic, pc, M - ic < DNK_MC ? M - ic : DNK_MC,\n"
+  "                 K - pc < DNK_KC ? K - pc : DNK_KC);\n"
+  "    }\n"
+  "  return d;\n"
+  "}\n"
   "/* C (+)= A [M, K] @ B [K, N] through the views, in DNK_MC x DNK_NC tiles of C (each packs\n"
   " * its own panels, so tiles are independent); par: spread the tiles over threads (never\n"
-  " * for col2im results, whose tiles overlap). */\n"
-  "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par) {\n"
+  " * for col2im results, whose tiles overlap); apk: A packed by dnk_pack_a_all, or NULL. */\n"
+  "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par,\n"
+  "                     const dnk_real *apk) {\n"
   "  long ni = (M + DNK_MC - 1) / DNK_MC, ncw = DNK_NC, nt, tile;\n"
   "  if (par && ni * ((N + DNK_NC - 1) / DNK_NC) < 8) {  /* narrower column tiles: work for every thread */\n"
   "    ncw = ((N + 7) / 8 + DNK_NR - 1) / DNK_NR * DNK_NR;\n"
@@ -205,17 +222,18 @@ static const char dnk_driver_text[] =
   "%s"
   "  for (tile = 0; tile < nt; ++tile) {\n"
   "    dnk_real ap[DNK_MC * DNK_KC], bp[DNK_KC * DNK_NC];\n"
-  "    long jc = tile / ni * ncw, ic = tile %% ni * DNK_MC, pc, jr, ir;\n"
+  "    long jc = tile / ni * ncw, ic = tile %% ni * DNK_MC, pc, jr, ir, nkb = (K + DNK_KC - 1) / DNK_KC;\n"
   "    long nc = N - jc < ncw ? N - jc : ncw, mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
   "    for (pc = 0; pc < K; pc += DNK_KC) {\n"
   "      long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
   "      int a2 = acc || pc > 0 || C->kind == 1;\n"
+  "      const dnk_real *a = apk ? apk + (ic / DNK_MC * nkb + pc / DNK_KC) * DNK_MC * DNK_KC : ap;\n"
   "      dnk_pack_b(B, bp, pc, jc, kc, nc);\n"
-  "      dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
+  "      if (!apk) dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
   "      for (jr = 0; jr < nc; jr += DNK_NR)\n"
   "        for (ir = 0; ir < mc; ir += DNK_MR) {\n"
   "          dnk_real t[DNK_MR * DNK_NR];\n"
-  "          dnk_micro(kc, ap + ir * kc, bp + jr * kc, t);\n"
+  "          dnk_micro(kc, a + ir * kc, bp + jr * kc, t);\n"
   "          dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
   "                    nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
   "        }\n"
@@ -340,7 +358,7 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
     dn_buf_printf(c, "    dnk_view dk_vb = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[1], (long long)g->sb,
                   (long long)(g->tb ? 1 : g->n), (long long)(g->tb ? g->k : 1));
     dn_buf_printf(c, "    dnk_outv dk_vc = dnk_out((%s) + dk_b * %lld, %lld, 1);\n", out, (long long)g->sc, (long long)g->n);
-    dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d);\n", (long long)g->m, (long long)g->n,
+    dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d, NULL);\n", (long long)g->m, (long long)g->n,
                   (long long)g->k, g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0", ctx->threads > 1 && !outer_par);
   }
   dn_buf_printf(c, "  }\n}\n");
@@ -396,9 +414,22 @@ static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, i
                 (long long)k->c, cg, hw, (long long)k->f, fg, ohw);
 }
 
+/* Packs each group's weight matrix once (dk_pa[g]) for all samples and column tiles. */
+static void dnk_prepack(dn_buf *c, const dn_kconv *k, const char *w, long long m, long long kd, long long rs, long long cs) {
+  dn_buf_printf(c, "  dnk_real *dk_pa[%lld];\n  { long dk_g; for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g,
+                (long long)k->g);
+  dn_buf_printf(c, "    dnk_view dk_wa = dnk_dense((%s) + dk_g * %lld, %lld, %lld);\n", w, m * kd, rs, cs);
+  dn_buf_printf(c, "    dk_pa[dk_g] = dnk_pack_a_all(%lld, %lld, &dk_wa);\n  } }\n", m, kd);
+}
+
+static void dnk_prepack_free(dn_buf *c, const dn_kconv *k) {
+  dn_buf_printf(c, "  { long dk_g; for (dk_g = 0; dk_g < %lld; ++dk_g) free(dk_pa[dk_g]); }\n", (long long)k->g);
+}
+
 static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow;
   int inner_par = ctx->threads > 1 && k->n == 1;
+  dnk_prepack(c, k, in[1], fg, r, r, 1);
   dnk_conv_loops(c, ctx, k, 1);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, %lld, 1);\n", in[1], fg * r, r);
   if (dnk_pointwise(k)) {
@@ -409,7 +440,9 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
     dn_buf_printf(c, ");\n");
   }
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_y, %lld, 1);\n", out, ohw);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d);\n    }\n  }\n", fg, ohw, r, inner_par);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pa[dk_g]);\n    }\n  }\n", fg, ohw, r,
+                inner_par);
+  dnk_prepack_free(c, k);
 }
 
 static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
@@ -418,6 +451,7 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
   if (!pw)
     dn_buf_printf(c, "  { long dk_i; for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] = 0; }\n", (long long)k->n * k->c * hw,
                   out);
+  dnk_prepack(c, k, in[1], r, fg, 1, r);
   dnk_conv_loops(c, ctx, k, 1);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, 1, %lld);\n", in[1], fg * r, r);
   dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_y, %lld, 1);\n", in[0], ohw);
@@ -428,8 +462,9 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
     dnk_geo_arg(c, k);
     dn_buf_printf(c, ");\n");
   }
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %d, %d);\n    }\n  }\n", r, ohw, fg, !pw,
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %d, %d, dk_pa[dk_g]);\n    }\n  }\n", r, ohw, fg, !pw,
                 ctx->threads > 1 && k->n == 1 && pw);
+  dnk_prepack_free(c, k);
 }
 
 /* dw_g [Fg, R] = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T: each im2col row becomes one
@@ -446,7 +481,7 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
     dn_buf_printf(c, ");\n");
   }
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_g * %lld, %lld, 1);\n", out, fg * r, r);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d);\n    }\n  }\n", fg, r, ohw,
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d, NULL);\n    }\n  }\n", fg, r, ohw,
                 ctx->threads > 1);
 }
 
