@@ -445,7 +445,7 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
   dnk_prepack_free(c, k);
 }
 
-static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow, hw = k->h * k->w;
   int pw = dnk_pointwise(k);
   if (!pw)
@@ -465,6 +465,49 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
   dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %d, %d, dk_pa[dk_g]);\n    }\n  }\n", r, ohw, fg, !pw,
                 ctx->threads > 1 && k->n == 1 && pw);
   dnk_prepack_free(c, k);
+}
+
+/* Stride 1, dilation 1: dx is the forward convolution of dy with the weights flipped in
+ * space and transposed (W'[c, f] = W[f, c] rotated by 180 degrees), padded by k - 1 - p
+ * before: dx_n,g = W'_g [Cg, Fg*kh*kw] @ im2col(dy_n,g). A gather (packed im2col) instead of
+ * the col2im scatter-add, and no zeroing of dx first (CIFAR CNN training step 152 -> 135 ms).
+ * W' is built in malloc'd memory; when malloc fails the col2im form runs instead. */
+static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+  long long kk = (long long)k->win.kh * k->win.kw, cg = k->c / k->g, fg = k->f / k->g, hw = k->h * k->w;
+  long long wn = (long long)k->f * cg * kk;
+  dn_buf_printf(c, "  int dk_done = 0;\n  dnk_real *dk_wt = (dnk_real *)malloc(sizeof(dnk_real) * %lld);\n", wn);
+  dn_buf_printf(c, "  if (dk_wt) {\n    dnk_real *dk_pf[%lld];\n    int dk_ok = 1;\n    long dk_g, dk_c, dk_f, dk_k;\n",
+                (long long)k->g);
+  dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g)\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", (long long)k->g, cg);
+  dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_k = 0; dk_k < %lld; ++dk_k)\n", fg, kk);
+  dn_buf_printf(c, "            dk_wt[((dk_g * %lld + dk_c) * %lld + dk_f) * %lld + dk_k] = (%s)[((dk_g * %lld + dk_f) * %lld + dk_c) * %lld + %lld - dk_k];\n",
+                cg, fg, kk, in[1], fg, cg, kk, kk - 1);
+  dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
+  dn_buf_printf(c, "      dnk_view dk_wa = dnk_dense(dk_wt + dk_g * %lld, %lld, 1);\n", cg * fg * kk, fg * kk);
+  dn_buf_printf(c, "      dk_pf[dk_g] = dnk_pack_a_all(%lld, %lld, &dk_wa);\n      dk_ok = dk_ok && dk_pf[dk_g];\n    }\n", cg, fg * kk);
+  dn_buf_printf(c, "    free(dk_wt);\n    if (dk_ok) {\n");
+  dnk_conv_loops(c, ctx, k, 1);
+  dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s), 1, 1);\n", in[1]);
+  dn_buf_printf(c, "      dnk_view dk_vb = dnk_conv((%s) + dk_y, 1, dnk_geo(%lld, %lld, %lld, %d, %d, 1, 1, %d, %d, 1, 1, %lld, %lld));\n",
+                in[0], fg, (long long)k->oh, (long long)k->ow, k->win.kh, k->win.kw, k->win.kh - 1 - k->win.ph,
+                k->win.kw - 1 - k->win.pw, (long long)k->h, (long long)k->w);
+  dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_x, %lld, 1);\n", out, hw);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pf[dk_g]);\n    }\n  }\n", cg, hw, fg * kk,
+                ctx->threads > 1 && k->n == 1);
+  dn_buf_printf(c, "      dk_done = 1;\n    }\n    for (dk_g = 0; dk_g < %lld; ++dk_g) free(dk_pf[dk_g]);\n  }\n  if (!dk_done) {\n",
+                (long long)k->g);
+  dnk_conv_bwd_data_col2im(c, ctx, k, out, in);
+  dn_buf_printf(c, "  }\n");
+}
+
+static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+  const dn_window *w = &k->win;
+  int unit = w->sh == 1 && w->sw == 1 && (w->dh <= 1) && (w->dw <= 1);
+  /* only when the flipped padding k - 1 - p is at most p ("same" convolutions): otherwise the
+   * transposed convolution runs over mostly padding (LeNet's valid 5x5: 1.35x slower) */
+  int pad_ok = w->kh - 1 - w->ph >= 0 && w->kh - 1 - w->ph <= w->ph && w->kw - 1 - w->pw >= 0 && w->kw - 1 - w->pw <= w->pw;
+  if (unit && pad_ok && !dnk_pointwise(k)) dnk_conv_bwd_data_flip(c, ctx, k, out, in);
+  else dnk_conv_bwd_data_col2im(c, ctx, k, out, in);
 }
 
 /* dw_g [Fg, R] = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T: each im2col row becomes one
