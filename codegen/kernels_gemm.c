@@ -192,7 +192,7 @@ static const char dnk_driver_text[] =
   " * at (ib * nkb + pb) * DNK_MC * DNK_KC. For an A shared by many products (a convolution's\n"
   " * weights, used for every sample and column tile). NULL when malloc fails: dnk_gemm then\n"
   " * packs per tile. */\n"
-  "static dnk_real *dnk_pack_a_all(long M, long K, const dnk_view *A) {\n"
+  "static inline dnk_real *dnk_pack_a_all(long M, long K, const dnk_view *A) {\n"
   "  long ni = (M + DNK_MC - 1) / DNK_MC, nk = (K + DNK_KC - 1) / DNK_KC, ib, pb;\n"
   "  dnk_real *d = (dnk_real *)malloc(sizeof(dnk_real) * (size_t)(ni * nk) * DNK_MC * DNK_KC);\n"
   "  if (!d) return NULL;\n"
@@ -316,6 +316,8 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   if (!(ctx->need & DN_KNEED_GEMM)) return;
   dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
   dn_buf_printf(c, "#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))\n#include <immintrin.h>\n#endif\n");
+  dn_buf_printf(c, "#include <stdlib.h>\n");
+  if (ctx->threads > 1) dn_buf_printf(c, "#ifdef _OPENMP\n#include <omp.h>\n#endif\n");
   dn_buf_printf(c, "typedef %s dnk_real;\n", ctx->real);
   dn_buf_printf(c, "#if defined(__AVX512F__)\n#define DNK_NR %d\n#else\n#define DNK_NR %d\n#endif\n", dbl ? 16 : 32,
                 dbl ? 8 : 16);
@@ -514,7 +516,27 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
  * B panel column, so x is unfolded once per sample. */
 static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow, hw = k->h * k->w;
-  dnk_conv_loops(c, ctx, k, 0);
+  long long cg = k->c / k->g, fr = (long long)k->f * r;
+  int split = ctx->threads > 1 && k->n > 1;
+  if (!split) {
+    dnk_conv_loops(c, ctx, k, 0);
+  } else {
+    /* Samples split into one contiguous chunk per thread, each summed into its own dw
+     * (chunk 0 into the output), then the partial sums added in chunk order: the result
+     * depends on the thread count, not on scheduling. */
+    dn_buf_printf(c, "  long dk_q, dk_nq = 1;\n  dnk_real *dk_part;\n#ifdef _OPENMP\n  dk_nq = omp_get_max_threads();\n#endif\n");
+    dn_buf_printf(c, "  if (dk_nq > %lld) dk_nq = %lld;\n", (long long)k->n, (long long)k->n);
+    dn_buf_printf(c, "  dk_part = dk_nq > 1 ? (dnk_real *)malloc(sizeof(dnk_real) * (size_t)(dk_nq - 1) * %lld) : NULL;\n", fr);
+    dn_buf_printf(c, "  if (!dk_part) dk_nq = 1;\n#pragma omp parallel for schedule(static)\n");
+    dn_buf_printf(c, "  for (dk_q = 0; dk_q < dk_nq; ++dk_q) {\n");
+    dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
+    dn_buf_printf(c, "    long dk_n, dk_lo = dk_q * %lld / dk_nq, dk_hi = (dk_q + 1) * %lld / dk_nq;\n", (long long)k->n,
+                  (long long)k->n);
+    dn_buf_printf(c, "  for (dk_n = dk_lo; dk_n < dk_hi; ++dk_n) {\n    long dk_g;\n");
+    dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
+    dn_buf_printf(c, "      long dk_x = (dk_n * %lld + dk_g * %lld) * %lld, dk_y = (dk_n * %lld + dk_g * %lld) * %lld;\n",
+                  (long long)k->c, cg, hw, (long long)k->f, fg, ohw);
+  }
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_y, %lld, 1);\n", in[0], ohw);
   if (dnk_pointwise(k)) {
     dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_x, 1, %lld);\n", in[1], hw);
@@ -523,9 +545,17 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
     dnk_geo_arg(c, k);
     dn_buf_printf(c, ");\n");
   }
-  dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_g * %lld, %lld, 1);\n", out, fg * r, r);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d, NULL);\n    }\n  }\n", fg, r, ohw,
-                ctx->threads > 1);
+  if (!split) {
+    dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_g * %lld, %lld, 1);\n", out, fg * r, r);
+    dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d, NULL);\n    }\n  }\n", fg, r, ohw,
+                  ctx->threads > 1);
+    return;
+  }
+  dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out(dk_dst + dk_g * %lld, %lld, 1);\n", fg * r, r);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > dk_lo, dk_nq == 1, NULL);\n    }\n  }\n  }\n",
+                fg, r, ohw);
+  dn_buf_printf(c, "  for (dk_q = 1; dk_q < dk_nq; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_s = dk_part + (dk_q - 1) * %lld;\n", fr);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_s[dk_i];\n  }\n  free(dk_part);\n", fr, out);
 }
 
 int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
