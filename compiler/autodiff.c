@@ -42,6 +42,7 @@ typedef struct ad_ctx {
   dn_node **adj;      /* adj[id]: d loss_mean / d node, NULL while none arrived */
   dn_node ***sadj;    /* sadj[id] of a SCAN: the adjoint of each stacked state (SCAN_GET) */
   ad_piece **pieces;  /* pieces[id]: slice contributions not yet added to adj[id] */
+  int64_t tbptt;      /* train block's tbptt = K (0: full BPTT) */
   int failed;         /* a rule reported an error */
 } ad_ctx;
 
@@ -531,6 +532,21 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   for (int i = 0; i < ns; i++) x[i] = leaf(ab, DN_OP_SCAN_X, seq++, step_shape(sc->in[i]->shape), sc->in[i], loc);
   for (int k = 0; k < nk; k++) hp[k] = leaf(ab, DN_OP_SCAN_X, seq++, sc->in[ns + k]->shape, sc->in[ns + k], loc);
   for (int k = 0; k < nk; k++) dh[k] = dH && dH[k] ? leaf(ab, DN_OP_SCAN_X, seq++, sc->in[ns + k]->shape, sc->in[ns + k], loc) : NULL;
+  dn_node *mask = NULL, *mleaf = NULL;
+  if (c->tbptt > 0 && sc->scan.steps > c->tbptt) {
+    /* Truncated BPTT: the adjoint carried into the state that entered processing step s is
+     * cut (times 0) when s > 0 and s % K == 0, as unroll.c's STOP_GRAD does. */
+    int64_t B = g->batch, T = sc->scan.steps;
+    float *m = dn_alloc(sizeof(float) * (size_t)(B * T));
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t t = 0; t < T; t++) {
+        int64_t st_ = sc->scan.reverse ? T - 1 - t : t;
+        m[b * T + t] = st_ > 0 && st_ % c->tbptt == 0 ? 0.0f : 1.0f;
+      }
+    mask = dn_ir_const_data(g, m, dn_shape_of(3, B, T, (int64_t)1), loc);
+    mask->batched = 1;
+    mleaf = leaf(ab, DN_OP_SCAN_X, seq++, dn_shape_of(2, B, (int64_t)1), mask, loc);
+  }
   for (int k = 0; k < nk; k++) carry[k] = leaf(ab, DN_OP_SCAN_STATE, st++, sc->in[ns + k]->shape, sc->in[ns + k], loc);
   for (int j = 0; j < no; j++) {
     dn_node *o = sc->in[ns + nk + j];
@@ -555,7 +571,7 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   /* Differentiate the copy: seeds are the new states' adjoints, targets the leaves. */
   int nf = ab->nodes.n;
   ad_ctx sub = {ab, nf, dn_alloc((size_t)nf + 1), dn_alloc(sizeof(dn_node *) * ((size_t)nf + 1)),
-                dn_alloc(sizeof(dn_node **) * ((size_t)nf + 1)), dn_alloc(sizeof(ad_piece *) * ((size_t)nf + 1)), 0};
+                dn_alloc(sizeof(dn_node **) * ((size_t)nf + 1)), dn_alloc(sizeof(ad_piece *) * ((size_t)nf + 1)), c->tbptt, 0};
   for (int k = 0; k < nk; k++) sub.needs[hp[k]->id] = hp[k]->dtype == DN_F32;
   for (int i = 0; i < ns; i++) sub.needs[x[i]->id] = want(c, sc->in[i]);
   for (int j = 0; j < no; j++) sub.needs[ol[j]->id] = acc[j] != NULL;
@@ -572,7 +588,15 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
     c->failed = 1;
     return;
   }
-  for (int k = 0; k < nk; k++) dn_vec_push(&ab->results, sub.adj[hp[k]->id] ? sub.adj[hp[k]->id] : zeros_like(ab, hp[k], loc));
+  for (int k = 0; k < nk; k++) {
+    dn_node *a = sub.adj[hp[k]->id];
+    if (a && mleaf) {
+      dn_shape ms = a->shape;
+      for (int i = 1; i < ms.rank; i++) ms.dim[i] = 1;
+      a = dn_ir_binary(ab, DN_OP_MUL, a, dn_ir_reshape(ab, mleaf, ms, loc), loc);
+    }
+    dn_vec_push(&ab->results, a ? a : zeros_like(ab, hp[k], loc));
+  }
   for (int j = 0; j < no; j++)
     if (acc[j]) dn_vec_push(&ab->results, sub.adj[ol[j]->id] ? dn_ir_binary(ab, DN_OP_ADD, acc[j], sub.adj[ol[j]->id], loc) : acc[j]);
   int dx0 = st;
@@ -583,12 +607,13 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   }
 
   /* The reverse scan in g. */
-  int nin = ns + nk + n_dh + st + no, p = 0;
+  int nin = ns + nk + n_dh + (mask != NULL) + st + no, p = 0;
   dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)nin);
   for (int i = 0; i < ns; i++) in[p++] = sc->in[i];
   for (int k = 0; k < nk; k++) in[p++] = prev_states(g, sc, k, loc);
   for (int k = 0; k < nk; k++)
     if (dh[k]) in[p++] = dH[k];
+  if (mask) in[p++] = mask;
   for (int k = 0; k < nk; k++) in[p++] = zeros_like(g, sc->in[ns + k], loc);
   for (int j = 0; j < no; j++)
     if (acc[j]) in[p++] = zeros_like(g, sc->in[ns + nk + j], loc);
@@ -598,7 +623,7 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   dn_node *rs = dn_node_add(g, DN_OP_SCAN, nin, in, dn_shape_make(0, NULL), loc);
   rs->batched = 1;
   rs->scan.body = ab;
-  rs->scan.n_seq = ns + nk + n_dh;
+  rs->scan.n_seq = ns + nk + n_dh + (mask != NULL);
   rs->scan.n_state = st;
   rs->scan.n_outer = no;
   rs->scan.steps = sc->scan.steps;
@@ -727,7 +752,8 @@ int dn_autodiff(dn_graph *g) {
     return 1;
   }
   ad_ctx c = {g, g->nodes.n, dn_alloc((size_t)g->nodes.n + 1), dn_alloc(sizeof(dn_node *) * ((size_t)g->nodes.n + 1)),
-              dn_alloc(sizeof(dn_node **) * ((size_t)g->nodes.n + 1)), dn_alloc(sizeof(ad_piece *) * ((size_t)g->nodes.n + 1)), 0};
+              dn_alloc(sizeof(dn_node **) * ((size_t)g->nodes.n + 1)), dn_alloc(sizeof(ad_piece *) * ((size_t)g->nodes.n + 1)),
+              g->train.tbptt, 0};
   mark_needs(&c);
   g->grads.n = 0;
   for (int i = 0; i < g->params.n; i++) dn_vec_push(&g->grads, NULL);

@@ -3,7 +3,8 @@
  * Requires: a checked graph (SCAN nodes as described in ir.h, possibly nested).
  *
  * Loops. A scan of more than DN_UNROLL_MAX_STEPS steps whose body draws no random numbers
- * and has no side effects, outside truncated BPTT, stays a SCAN with scan.loop = 1: scans
+ * and has no side effects stays a SCAN with scan.loop = 1 (tbptt = K is then applied by
+ * autodiff, grad_SCAN): scans
  * nested in its body are unrolled into the body, and the body's PARAM leaves are lifted to
  * SCAN_OUTER inputs (PARAM nodes of the outer graph), so that autodiff sees every value the
  * body reads as an input of the SCAN node and the adjoint of a scan is again a scan
@@ -180,7 +181,8 @@ static int pure_body(const dn_graph *b) {
  * (random draws are keyed by node, so a loop would repeat them). */
 static int loopable(const dn_node *scan, int64_t tbptt) {
   const char *env = getenv("DNNCC_UNROLL");
-  if ((env && strcmp(env, "1") == 0) || tbptt > 0 || scan->scan.steps <= DN_UNROLL_MAX_STEPS) return 0;
+  (void)tbptt; /* truncated BPTT works on loops too (autodiff.c, grad_SCAN) */
+  if ((env && strcmp(env, "1") == 0) || scan->scan.steps <= DN_UNROLL_MAX_STEPS) return 0;
   return pure_body(scan->scan.body);
 }
 
@@ -215,7 +217,7 @@ static void choose_loops(dn_graph *g, int64_t tbptt) {
     dn_node *n = old.v[i];
     if (n->op == DN_OP_SCAN && loopable(n, tbptt)) {
       n->scan.loop = 1;
-      while (unroll_once(n->scan.body, 0)) {
+      while (unroll_once(n->scan.body, tbptt)) {
       }
       lift_params(g, n);
     }
@@ -230,7 +232,7 @@ int dn_unroll_scans(dn_graph *g, int64_t tbptt) {
   const dn_node *scan = largest_scan(g);
   if (scan && size > DN_MAX_UNROLLED) {
     dn_error(scan->loc, "the model unrolls to %lld operations (this recurrence is the largest), more than dnncc supports (%d): "
-             "a scan nested in another, or of at most %d steps, or under tbptt or with dropout in its body, is compiled one copy of its body per step; use fewer steps",
+             "a scan nested in another, or of at most %d steps, or with dropout in its body, is compiled one copy of its body per step; use fewer steps",
              (long long)size, DN_MAX_UNROLLED, DN_UNROLL_MAX_STEPS);
     return 1;
   }
