@@ -109,10 +109,19 @@ static const char dnk_pack_text[] =
   "  for (i0 = 0; i0 < mc; i0 += DNK_MR) {\n"
   "    long mr = mc - i0 < DNK_MR ? mc - i0 : DNK_MR;\n"
   "    dnk_real *restrict q = d + i0 * kc;\n"
-  "    if (A->kind == 0) {\n"
+  "    if (A->kind == 0 && A->cs == 1) {  /* rows contiguous: one pass per row */\n"
+  "      for (i = 0; i < mr; ++i) {\n"
+  "        const dnk_real *s = A->p + (ic + i0 + i) * A->rs + pc;\n"
+  "        for (p = 0; p < kc; ++p) q[p * DNK_MR + i] = s[p];\n"
+  "      }\n"
+  "      for (; i < DNK_MR; ++i)\n"
+  "        for (p = 0; p < kc; ++p) q[p * DNK_MR + i] = 0;\n"
+  "    } else if (A->kind == 0) {\n"
   "      const dnk_real *s = A->p + (ic + i0) * A->rs + pc * A->cs;\n"
-  "      for (p = 0; p < kc; ++p)\n"
-  "        for (i = 0; i < DNK_MR; ++i) q[p * DNK_MR + i] = i < mr ? s[i * A->rs + p * A->cs] : (dnk_real)0;\n"
+  "      for (p = 0; p < kc; ++p) {\n"
+  "        for (i = 0; i < mr; ++i) q[p * DNK_MR + i] = s[i * A->rs + p * A->cs];\n"
+  "        for (; i < DNK_MR; ++i) q[p * DNK_MR + i] = 0;\n"
+  "      }\n"
   "    } else {\n"
   "      for (i = 0; i < DNK_MR; ++i)\n"
   "        if (i < mr) dnk_im2col_row(A, ic + i0 + i, pc, kc, q + i, DNK_MR);\n"
@@ -272,6 +281,10 @@ static const char dnk_driver_text[] =
   "      for (jr = 0; jr < nc; jr += DNK_NR)\n"
   "        for (ir = 0; ir < mc; ir += DNK_MR) {\n"
   "          dnk_real t[DNK_MR * DNK_NR];\n"
+  "          if (C->kind == 0 && C->cs == 1 && mc - ir >= DNK_MR && nc - jr >= DNK_NR) {\n"
+  "            dnk_micro_c(kc, a + ir * kc, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
+  "            continue;\n"
+  "          }\n"
   "          dnk_micro(kc, a + ir * kc, bp + jr * kc, t);\n"
   "          dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
   "                    nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
@@ -315,12 +328,20 @@ static void dnk_vec_text(dn_buf *c, int dbl) {
   }
 }
 
-/* Prints the vector micro-kernel body: 6 rows x 2 vectors of `vw` lanes each. */
-static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char *sfx, int vw) {
+/* Prints the vector micro-kernel body: 6 rows x 2 vectors of `vw` lanes each. to_c: the
+ * accumulators start from C (when acc) or zero and end in C (rows ldc apart); else in t. */
+static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char *sfx, int vw, int to_c) {
   int i;
   dn_buf_printf(c, "  %s", vt);
   for (i = 0; i < 12; i++) dn_buf_printf(c, "%s c%d = %s_setzero_%s()", i ? "," : "", i, pre, sfx);
-  dn_buf_printf(c, ";\n  long p;\n  for (p = 0; p < kc; ++p) {\n");
+  dn_buf_printf(c, ";\n  long p;\n");
+  if (to_c) {
+    dn_buf_printf(c, "  if (acc) {\n");
+    for (i = 0; i < 12; i++)
+      dn_buf_printf(c, "    c%d = %s_loadu_%s(cp + %d * ldc + %d);\n", i, pre, sfx, i / 2, (i % 2) * vw);
+    dn_buf_printf(c, "  }\n");
+  }
+  dn_buf_printf(c, "  for (p = 0; p < kc; ++p) {\n");
   dn_buf_printf(c, "    %s b0 = %s_loadu_%s(b + p * %d), b1 = %s_loadu_%s(b + p * %d + %d), av;\n", vt, pre, sfx, 2 * vw, pre,
                 sfx, 2 * vw, vw);
   for (i = 0; i < 6; i++)
@@ -328,16 +349,21 @@ static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char
                   "    av = %s_set1_%s(a[p * 6 + %d]); c%d = %s_fmadd_%s(av, b0, c%d); c%d = %s_fmadd_%s(av, b1, c%d);\n",
                   pre, sfx, i, 2 * i, pre, sfx, 2 * i, 2 * i + 1, pre, sfx, 2 * i + 1);
   dn_buf_printf(c, "  }\n");
-  for (i = 0; i < 12; i++) dn_buf_printf(c, "  %s_storeu_%s(t + %d, c%d);\n", pre, sfx, i * vw, i);
+  for (i = 0; i < 12; i++) {
+    if (to_c) dn_buf_printf(c, "  %s_storeu_%s(cp + %d * ldc + %d, c%d);\n", pre, sfx, i / 2, (i % 2) * vw, i);
+    else dn_buf_printf(c, "  %s_storeu_%s(t + %d, c%d);\n", pre, sfx, i * vw, i);
+  }
 }
 
-/* Prints dnk_micro: t[DNK_MR x DNK_NR] = packed a panel @ packed b panel (kc deep). */
+/* Prints dnk_micro: t[DNK_MR x DNK_NR] = packed a panel @ packed b panel (kc deep), and
+ * dnk_micro_c, the same for a whole tile of a dense C: C (+)= a @ b in place, no t. */
 static void dnk_micro_text(dn_buf *c, int dbl) {
+  const char *vt512 = dbl ? "__m512d" : "__m512", *vt256 = dbl ? "__m256d" : "__m256", *sfx = dbl ? "pd" : "ps";
   dn_buf_printf(c, "static inline void dnk_micro(long kc, const dnk_real *restrict a, const dnk_real *restrict b, "
                    "dnk_real *restrict t) {\n#if defined(__AVX512F__)\n");
-  dnk_micro_vec(c, dbl ? "__m512d" : "__m512", "_mm512", dbl ? "pd" : "ps", dbl ? 8 : 16);
+  dnk_micro_vec(c, vt512, "_mm512", sfx, dbl ? 8 : 16, 0);
   dn_buf_printf(c, "#elif defined(__AVX2__) && defined(__FMA__)\n");
-  dnk_micro_vec(c, dbl ? "__m256d" : "__m256", "_mm256", dbl ? "pd" : "ps", dbl ? 4 : 8);
+  dnk_micro_vec(c, vt256, "_mm256", sfx, dbl ? 4 : 8, 0);
   dn_buf_printf(c, "#else\n"
                    "  dnk_real acc[DNK_MR * DNK_NR];\n  long p;\n  int i, j;\n"
                    "  for (i = 0; i < DNK_MR * DNK_NR; ++i) acc[i] = 0;\n"
@@ -347,6 +373,17 @@ static void dnk_micro_text(dn_buf *c, int dbl) {
                    "      for (j = 0; j < DNK_NR; ++j) acc[i * DNK_NR + j] += ai * b[p * DNK_NR + j];\n"
                    "    }\n"
                    "  for (i = 0; i < DNK_MR * DNK_NR; ++i) t[i] = acc[i];\n#endif\n}\n");
+  dn_buf_printf(c, "static inline void dnk_micro_c(long kc, const dnk_real *restrict a, const dnk_real *restrict b, "
+                   "dnk_real *restrict cp, long ldc, int acc) {\n#if defined(__AVX512F__)\n");
+  dnk_micro_vec(c, vt512, "_mm512", sfx, dbl ? 8 : 16, 1);
+  dn_buf_printf(c, "#elif defined(__AVX2__) && defined(__FMA__)\n");
+  dnk_micro_vec(c, vt256, "_mm256", sfx, dbl ? 4 : 8, 1);
+  dn_buf_printf(c, "#else\n"
+                   "  dnk_real t[DNK_MR * DNK_NR];\n  int i, j;\n"
+                   "  dnk_micro(kc, a, b, t);\n"
+                   "  for (i = 0; i < DNK_MR; ++i)\n"
+                   "    for (j = 0; j < DNK_NR; ++j) cp[i * ldc + j] = (acc ? cp[i * ldc + j] : 0) + t[i * DNK_NR + j];\n"
+                   "#endif\n}\n");
 }
 
 void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {

@@ -425,9 +425,11 @@ static void grad_CONCAT(ad_ctx *c, dn_node *n, dn_node *dy) {
      a_t = c_t + dH_t                     (total adjoint of the step's new state)
      c_{t-1} = a_t df/dh_{t-1},  dx_t = a_t df/dx_t,  d outer += a_t df/d outer
    which is a SCAN in the opposite order: sequences x, Hprev (the state each step read:
-   h0 then H shifted by one) and dH; states c (carried), the outer accumulators, dx (only
-   stacked); outers as before. Its body recomputes f from (x_t, h_{t-1}) on a copy of the
-   forward body and differentiates that copy with this pass. */
+   h0 then H shifted by one), dH and, under tbptt, a 0/1 cut mask; states c (carried), the
+   outer accumulators, dx (only stacked); outers as before. Its body recomputes f from
+   (x_t, h_{t-1}) on a copy of the forward body (nodes with `primal` set; scan_save.c later
+   replaces the copies the gradient reads by saved per-step values) and differentiates that
+   copy with this pass. */
 
 /* SCAN_GET: collects the adjoint of one stacked state; grad_SCAN uses them. */
 static void grad_SCAN_GET(ad_ctx *c, dn_node *n, dn_node *dy) {
@@ -518,10 +520,8 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   dn_node **dH = c->sadj[sc->id];
   dn_loc loc = sc->loc;
   if (!sc->scan.loop) dn_die("autodiff: scan %%%d was not unrolled", sc->id);
-  int n_dh = 0, n_ox = 0, n_dx = 0;
+  int n_dh = 0;
   for (int k = 0; k < nk; k++) n_dh += dH && dH[k];
-  for (int j = 0; j < no; j++) n_ox += want(c, sc->in[ns + nk + j]);
-  for (int i = 0; i < ns; i++) n_dx += want(c, sc->in[i]);
 
   /* The adjoint body: leaves, then the forward body recomputed from them. */
   dn_graph *ab = dn_graph_new_body(g);
@@ -642,8 +642,6 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   }
   for (int i = 0, k = dx0; i < ns; i++)
     if (want(c, sc->in[i])) ad_acc(c, sc->in[i], scan_view(g, DN_OP_SCAN_GET, rs, k++, sc->in[i]->shape, 1, loc));
-  (void)n_ox;
-  (void)n_dx;
 }
 
 /* --- the rule table ------------------------------------------------------------------- */
