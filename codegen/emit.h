@@ -81,6 +81,7 @@ typedef struct dn_em {
   const float **wdata;     /* embedded data of each parameter */
   dn_buf fns;              /* the function definitions */
   dn_buf *data;            /* static const arrays of the file */
+  int serial;              /* > 0 while a loop body is printed: no OpenMP inside time steps */
 } dn_em;
 
 /* A body being emitted: one graph, the roots it computes, how inputs/outputs reach it. */

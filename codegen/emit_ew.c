@@ -218,7 +218,7 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
                   em->step_off + 8, em->step_off);
   if (flat || root->shape.rank == 0) {
     dn_buf_printf(c, "  long dn_i;\n");
-    if (em->o->threads > 1 && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
+    if (em->o->threads > 1 && !em->serial && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
     dn_buf_printf(c, "  for (dn_i = 0; dn_i < %lld; ++dn_i) {\n", (long long)cnt);
     body_stmts(em, b, c, root, &gr, 1, "    ");
     dn_buf_printf(c, "    dn_o[dn_i] = v%d;\n  }\n}\n", root->id);
@@ -229,7 +229,7 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
   dn_buf_printf(c, "  long dn_i0");
   for (int k = 1; k < r; k++) dn_buf_printf(c, ", dn_i%d", k);
   dn_buf_printf(c, ";\n");
-  if (em->o->threads > 1 && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
+  if (em->o->threads > 1 && !em->serial && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
   for (int k = 0; k < r; k++)
     dn_buf_printf(c, "%*sfor (dn_i%d = 0; dn_i%d < %lld; ++dn_i%d)%s\n", 2 + 2 * k, "", k, k, (long long)root->shape.dim[k], k,
                   k == r - 1 ? " {" : "");
