@@ -355,17 +355,23 @@ static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char
   }
 }
 
+/* Prints the AVX-512 and AVX2+FMA bodies of a micro-kernel, up to the portable "#else". */
+static void dnk_micro_isas(dn_buf *c, int dbl, int to_c) {
+  const char *sfx = dbl ? "pd" : "ps";
+  dn_buf_printf(c, "#if defined(__AVX512F__)\n");
+  dnk_micro_vec(c, dbl ? "__m512d" : "__m512", "_mm512", sfx, dbl ? 8 : 16, to_c);
+  dn_buf_printf(c, "#elif defined(__AVX2__) && defined(__FMA__)\n");
+  dnk_micro_vec(c, dbl ? "__m256d" : "__m256", "_mm256", sfx, dbl ? 4 : 8, to_c);
+  dn_buf_printf(c, "#else\n");
+}
+
 /* Prints dnk_micro: t[DNK_MR x DNK_NR] = packed a panel @ packed b panel (kc deep), and
  * dnk_micro_c, the same for a whole tile of a dense C: C (+)= a @ b in place, no t. */
 static void dnk_micro_text(dn_buf *c, int dbl) {
-  const char *vt512 = dbl ? "__m512d" : "__m512", *vt256 = dbl ? "__m256d" : "__m256", *sfx = dbl ? "pd" : "ps";
   dn_buf_printf(c, "static inline void dnk_micro(long kc, const dnk_real *restrict a, const dnk_real *restrict b, "
-                   "dnk_real *restrict t) {\n#if defined(__AVX512F__)\n");
-  dnk_micro_vec(c, vt512, "_mm512", sfx, dbl ? 8 : 16, 0);
-  dn_buf_printf(c, "#elif defined(__AVX2__) && defined(__FMA__)\n");
-  dnk_micro_vec(c, vt256, "_mm256", sfx, dbl ? 4 : 8, 0);
-  dn_buf_printf(c, "#else\n"
-                   "  dnk_real acc[DNK_MR * DNK_NR];\n  long p;\n  int i, j;\n"
+                   "dnk_real *restrict t) {\n");
+  dnk_micro_isas(c, dbl, 0);
+  dn_buf_printf(c, "  dnk_real acc[DNK_MR * DNK_NR];\n  long p;\n  int i, j;\n"
                    "  for (i = 0; i < DNK_MR * DNK_NR; ++i) acc[i] = 0;\n"
                    "  for (p = 0; p < kc; ++p)\n"
                    "    for (i = 0; i < DNK_MR; ++i) {\n"
@@ -374,12 +380,9 @@ static void dnk_micro_text(dn_buf *c, int dbl) {
                    "    }\n"
                    "  for (i = 0; i < DNK_MR * DNK_NR; ++i) t[i] = acc[i];\n#endif\n}\n");
   dn_buf_printf(c, "static inline void dnk_micro_c(long kc, const dnk_real *restrict a, const dnk_real *restrict b, "
-                   "dnk_real *restrict cp, long ldc, int acc) {\n#if defined(__AVX512F__)\n");
-  dnk_micro_vec(c, vt512, "_mm512", sfx, dbl ? 8 : 16, 1);
-  dn_buf_printf(c, "#elif defined(__AVX2__) && defined(__FMA__)\n");
-  dnk_micro_vec(c, vt256, "_mm256", sfx, dbl ? 4 : 8, 1);
-  dn_buf_printf(c, "#else\n"
-                   "  dnk_real t[DNK_MR * DNK_NR];\n  int i, j;\n"
+                   "dnk_real *restrict cp, long ldc, int acc) {\n");
+  dnk_micro_isas(c, dbl, 1);
+  dn_buf_printf(c, "  dnk_real t[DNK_MR * DNK_NR];\n  int i, j;\n"
                    "  dnk_micro(kc, a, b, t);\n"
                    "  for (i = 0; i < DNK_MR; ++i)\n"
                    "    for (j = 0; j < DNK_NR; ++j) cp[i * ldc + j] = (acc ? cp[i * ldc + j] : 0) + t[i * DNK_NR + j];\n"

@@ -499,19 +499,6 @@ static dn_node *prev_states(dn_graph *g, dn_node *sc, int k, dn_loc loc) {
 static int backprop_from(ad_ctx *c, int top);
 static void mark_needs(ad_ctx *c);
 
-/* Copies node n into g with inputs mapped through their aux pointers. */
-static dn_node *copy_mapped(dn_graph *g, const dn_node *n) {
-  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin > 0 ? n->nin : 1));
-  for (int i = 0; i < n->nin; i++) in[i] = n->in[i]->aux;
-  dn_node *cp = dn_node_add(g, n->op, n->nin, in, n->shape, n->loc);
-  dn_node **keep_in = cp->in;
-  int id = cp->id;
-  *cp = *n;
-  cp->in = keep_in;
-  cp->id = id;
-  cp->aux = NULL;
-  return cp;
-}
 
 static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   (void)dy;
@@ -562,7 +549,7 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
     case DN_OP_SCAN: case DN_OP_PARAM:
       dn_die("autodiff: loop body of %%%d still holds a %s", sc->id, dn_ops[n->op].name);
     default:
-      n->aux = copy_mapped(ab, n);
+      n->aux = dn_node_copy_mapped(ab, n);
       ((dn_node *)n->aux)->primal = n;
       break;
     }

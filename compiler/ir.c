@@ -45,6 +45,52 @@ dn_node *dn_node_add(dn_graph *g, dn_op op, int nin, dn_node **in, dn_shape shap
   return n;
 }
 
+dn_node *dn_node_copy_mapped(dn_graph *g, const dn_node *n) {
+  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin > 0 ? n->nin : 1));
+  for (int i = 0; i < n->nin; i++) {
+    in[i] = n->in[i]->aux;
+    if (!in[i]) dn_die("copy: input %d of %%%d %s has no copy", i, n->id, dn_ops[n->op].name);
+  }
+  dn_node *c = dn_node_add(g, n->op, n->nin, in, n->shape, n->loc);
+  dn_node **keep_in = c->in;
+  int id = c->id;
+  *c = *n;
+  c->in = keep_in;
+  c->id = id;
+  c->aux = NULL;
+  return c;
+}
+
+void dn_node_insert_inputs(dn_node *n, int at, dn_node **xs, int m) {
+  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin + m));
+  memcpy(in, n->in, sizeof(dn_node *) * (size_t)at);
+  memcpy(in + at, xs, sizeof(dn_node *) * (size_t)m);
+  memcpy(in + at + m, n->in + at, sizeof(dn_node *) * (size_t)(n->nin - at));
+  n->in = in;
+  n->nin += m;
+}
+
+void dn_graph_replace_uses(dn_graph *g, dn_node *from, dn_node *to) {
+  for (int i = 0; i < g->nodes.n; i++) {
+    dn_node *n = g->nodes.v[i];
+    for (int j = 0; j < n->nin; j++)
+      if (n->in[j] == from) n->in[j] = to;
+  }
+  for (int i = 0; i < g->results.n; i++)
+    if (g->results.v[i] == from) g->results.v[i] = to;
+}
+
+void dn_graph_leaves_first(dn_graph *g) {
+  dn_vec v = {0};
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < g->nodes.n; i++) {
+      dn_node *n = g->nodes.v[i];
+      if ((n->nin == 0) == (pass == 0)) dn_vec_push(&v, n);
+    }
+  for (int i = 0; i < v.n; i++) ((dn_node *)v.v[i])->id = i;
+  g->nodes = v;
+}
+
 dn_shape dn_shape_make(int rank, const int64_t *dims) {
   dn_shape s = {0};
   if (rank < 0 || rank > DN_MAX_RANK) dn_die("rank %d out of range", rank);

@@ -235,6 +235,16 @@ dn_node *dn_ir_unslice(dn_graph *g, dn_node *x, int axis, int64_t start, dn_shap
 dn_node *dn_ir_concat(dn_graph *g, int n, dn_node **xs, int axis, dn_loc loc);
 dn_node *dn_ir_assign(dn_graph *g, dn_node *param, dn_node *value, dn_loc loc);
 
+/* A copy of n appended to g, its inputs replaced by their aux pointers (the caller maps
+ * every input first; dies on an unmapped one). */
+dn_node *dn_node_copy_mapped(dn_graph *g, const dn_node *n);
+/* Inserts m inputs xs into n's input list at position at. */
+void dn_node_insert_inputs(dn_node *n, int at, dn_node **xs, int m);
+/* Replaces every use of `from` by `to` in g's node inputs and scan-body results. */
+void dn_graph_replace_uses(dn_graph *g, dn_node *from, dn_node *to);
+/* Moves g's leaves (nodes without inputs) to the front and renumbers ids. */
+void dn_graph_leaves_first(dn_graph *g);
+
 /* FLOPs of one node for the whole batch (multiply-add = 2). */
 int64_t dn_node_flops(const dn_node *n);
 

@@ -97,13 +97,7 @@ static dn_node *stacked_rows(hoist_ctx *h, dn_node *a, dn_node *v) {
       k = a->scan.n_state;
       dn_node *init = note(&h->before, dn_ir_const(h->g, 0, base->shape, base->loc));
       init->batched = 1;
-      dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(a->nin + 1));
-      int at = a->scan.n_seq + k;
-      memcpy(in, a->in, sizeof(dn_node *) * (size_t)at);
-      in[at] = init;
-      memcpy(in + at + 1, a->in + at, sizeof(dn_node *) * (size_t)(a->nin - at));
-      a->in = in;
-      a->nin++;
+      dn_node_insert_inputs(a, a->scan.n_seq + k, &init, 1);
       a->scan.n_state++;
       dn_vec_push(&b->results, base);
     }
@@ -143,11 +137,7 @@ static dn_node *hoisted(hoist_ctx *h, dn_node *a, dn_node *d) {
 }
 
 static void replace_everywhere(dn_graph *g, dn_node *from, dn_node *to) {
-  for (int i = 0; i < g->nodes.n; i++) {
-    dn_node *n = g->nodes.v[i];
-    for (int j = 0; j < n->nin; j++)
-      if (n->in[j] == from) n->in[j] = to;
-  }
+  dn_graph_replace_uses(g, from, to);
   for (int i = 0; i < g->outputs.n; i++)
     if (((dn_output *)g->outputs.v[i])->node == from) ((dn_output *)g->outputs.v[i])->node = to;
   for (int i = 0; i < g->grads.n; i++)
@@ -225,17 +215,6 @@ static void place_around(dn_graph *g, dn_node *a, int n0, const dn_vec *before, 
   g->nodes = v;
 }
 
-/* Moves the leaves of g to the front (they have no inputs, so the order stays topological). */
-static void leaves_first(dn_graph *g) {
-  dn_vec v = {0};
-  for (int pass = 0; pass < 2; pass++)
-    for (int i = 0; i < g->nodes.n; i++) {
-      dn_node *n = g->nodes.v[i];
-      if ((n->nin == 0) == (pass == 0)) dn_vec_push(&v, n);
-    }
-  for (int i = 0; i < v.n; i++) ((dn_node *)v.v[i])->id = i;
-  g->nodes = v;
-}
 
 /* Hoists the input GEMMs of loop a; the new nodes go to h->before. Returns how many. */
 static int hoist_inputs(hoist_ctx *h, dn_node *a) {
@@ -259,27 +238,16 @@ static int hoist_inputs(hoist_ctx *h, dn_node *a) {
     dn_node *ps = note(&h->before, dn_ir_reshape(h->g, p, dn_shape_of(3, B, T, u->shape.dim[1]), u->loc));
     ps->batched = 1;
     int q = a->scan.n_seq;
-    dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(a->nin + 1));
-    memcpy(in, a->in, sizeof(dn_node *) * (size_t)q);
-    in[q] = ps;
-    memcpy(in + q + 1, a->in + q, sizeof(dn_node *) * (size_t)(a->nin - q));
-    a->in = in;
-    a->nin++;
+    dn_node_insert_inputs(a, q, &ps, 1);
     a->scan.n_seq++;
     dn_node *leaf = dn_node_add(b, DN_OP_SCAN_X, 0, NULL, u->shape, u->loc);
     leaf->param = q;
     leaf->batched = 1;
     leaf->name = u->name;
-    for (int k = 0; k < b->nodes.n; k++) {
-      dn_node *n = b->nodes.v[k];
-      for (int j = 0; j < n->nin; j++)
-        if (n->in[j] == u) n->in[j] = leaf;
-    }
-    for (int k = 0; k < b->results.n; k++)
-      if (b->results.v[k] == u) b->results.v[k] = leaf;
+    dn_graph_replace_uses(b, u, leaf);
     done++;
   }
-  if (done) leaves_first(b);
+  if (done) dn_graph_leaves_first(b);
   return done;
 }
 

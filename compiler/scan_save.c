@@ -34,37 +34,8 @@ static int saveable(const dn_node *u) {
   return u->primal && !(dn_ops[u->op].flags & (DN_F_LEAF | DN_F_VIEW)) && u->batched && u->shape.rank >= 1;
 }
 
-/* Moves the leaves of g to the front (they have no inputs, so order stays topological). */
-static void leaves_first(dn_graph *g) {
-  dn_vec v = {0};
-  for (int pass = 0; pass < 2; pass++)
-    for (int i = 0; i < g->nodes.n; i++) {
-      dn_node *n = g->nodes.v[i];
-      if ((n->nin == 0) == (pass == 0)) dn_vec_push(&v, n);
-    }
-  for (int i = 0; i < v.n; i++) ((dn_node *)v.v[i])->id = i;
-  g->nodes = v;
-}
 
-static void replace_uses(dn_graph *g, dn_node *from, dn_node *to) {
-  for (int i = 0; i < g->nodes.n; i++) {
-    dn_node *n = g->nodes.v[i];
-    for (int j = 0; j < n->nin; j++)
-      if (n->in[j] == from) n->in[j] = to;
-  }
-  for (int i = 0; i < g->results.n; i++)
-    if (g->results.v[i] == from) g->results.v[i] = to;
-}
 
-/* Inserts m nodes into the input list of scan n at position at. */
-static void insert_inputs(dn_node *n, int at, dn_node **xs, int m) {
-  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin + m));
-  memcpy(in, n->in, sizeof(dn_node *) * (size_t)at);
-  memcpy(in + at, xs, sizeof(dn_node *) * (size_t)m);
-  memcpy(in + at + m, n->in + at, sizeof(dn_node *) * (size_t)(n->nin - at));
-  n->in = in;
-  n->nin += m;
-}
 
 /* Saves what adjoint scan a reads of its forward scan's steps. Returns 1 when it changed. */
 static int save_for(dn_graph *g, dn_node *a) {
@@ -114,13 +85,13 @@ static int save_for(dn_graph *g, dn_node *a) {
     leaf->batched = 1;
     leaf->dtype = u->dtype;
     leaf->name = u->name;
-    replace_uses(ab, u, leaf);
+    dn_graph_replace_uses(ab, u, leaf);
   }
-  insert_inputs(s, s->scan.n_seq + k0, inits, m);
+  dn_node_insert_inputs(s, s->scan.n_seq + k0, inits, m);
   s->scan.n_state += m;
-  insert_inputs(a, q0, gets, m);
+  dn_node_insert_inputs(a, q0, gets, m);
   a->scan.n_seq += m;
-  leaves_first(ab);
+  dn_graph_leaves_first(ab);
   return 1;
 }
 

@@ -23,22 +23,6 @@
 
 #include "pipeline.h"
 
-/* Copies node n into g with inputs mapped through their aux pointers. */
-static dn_node *copy_node(dn_graph *g, const dn_node *n) {
-  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin > 0 ? n->nin : 1));
-  for (int i = 0; i < n->nin; i++) {
-    in[i] = n->in[i]->aux;
-    if (!in[i]) dn_die("unroll: input %d of %%%d %s has no copy", i, n->id, dn_ops[n->op].name);
-  }
-  dn_node *c = dn_node_add(g, n->op, n->nin, in, n->shape, n->loc);
-  dn_node **keep_in = c->in;
-  int id = c->id;
-  *c = *n;
-  c->in = keep_in;
-  c->id = id;
-  c->aux = NULL;
-  return c;
-}
 
 /* The step slice [B, ...] of a sequence [B, T, ...] at time t. */
 static dn_node *step_slice(dn_graph *g, dn_node *seq, int64_t t, dn_loc loc) {
@@ -58,7 +42,7 @@ static void unroll_step(dn_graph *g, const dn_node *scan, int64_t t, dn_node **s
     case DN_OP_SCAN_X: n->aux = step_slice(g, scan->in[n->param]->aux, t, n->loc); break;
     case DN_OP_SCAN_STATE: n->aux = states[n->param]; break;
     case DN_OP_SCAN_OUTER: n->aux = scan->in[scan->scan.n_seq + scan->scan.n_state + n->param]->aux; break;
-    default: n->aux = copy_node(g, n); break;
+    default: n->aux = dn_node_copy_mapped(g, n); break;
     }
   }
   for (int k = 0; k < scan->scan.n_state; k++) states[k] = ((dn_node *)body->results.v[k])->aux;
