@@ -652,7 +652,8 @@ static void setup(dn_em *em, dn_graph *infer, dn_graph *train, const dn_emit_opt
   em->real = o->use_double ? "double" : "float";
   em->esize = o->use_double ? 8 : 4;
   em->embed = o->weights != NULL;
-  em->ctx = (dn_cg_ctx){em->real, em->P, o->blas && !o->use_double, o->threads, o->opt_level, 0};
+  em->ctx = (dn_cg_ctx){em->real, em->P, o->blas && !o->use_double, o->threads, o->opt_level, 0,
+                        dn_fmt("(st + %s_SCRATCH_OFF)", em->P), 0};
   add_params(em, train);
   add_params(em, infer);
 }
@@ -686,7 +687,11 @@ int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c
   if (em.fns.s && (strstr(em.fns.s, "_expf(") || strstr(em.fns.s, "_tanhf("))) dn_em_math_helpers(&em, c);
   if (em.embed) embedded_arrays(&em, c);
   if (data.n) dn_buf_append(c, data.s, data.n);
-  if (em.embed) dn_buf_printf(c, "static union { double d; unsigned char b[%zu]; } %s_workspace;\n\n", em.arena_off + em.arena_bytes, em.P);
+  if (em.embed) dn_buf_printf(c, "static union { double d; unsigned char b[%zu]; } %s_workspace;\n\n", dn_em_state_bytes(&em), em.P);
+  dn_buf_printf(c, "/* Kernels' scratch (packed weights, partial sums): %zu bytes at the end of the state. */\n#define %s_SCRATCH_OFF %zu\n\n",
+                em.ctx.scratch_bytes, em.P, dn_em_scratch_off(&em));
+  if (o->dump_plan) fprintf(o->dump_plan, "kernel scratch %zu bytes at offset %zu; P_STATE_BYTES %zu\n", em.ctx.scratch_bytes,
+                            dn_em_scratch_off(&em), dn_em_state_bytes(&em));
   dn_buf_append(c, em.fns.s, em.fns.n);
   dn_em_api_defs(&em, infer, train, c);
   if (o->emit_main) dn_em_main(&em, infer, c);

@@ -116,6 +116,10 @@ typedef struct dn_em_scan {
   size_t base;             /* state offset of the buffer (after the enclosing plan) */
 } dn_em_scan;
 
+/* The state: fixed part, the largest arena of all bodies, then the kernels' scratch. */
+size_t dn_em_scratch_off(const dn_em *em);
+size_t dn_em_state_bytes(const dn_em *em);
+
 /* Parameter index in em->params of a graph's parameter (matched by name). */
 int dn_em_param_index(const dn_em *em, const dn_graph *g, int gparam);
 

@@ -44,7 +44,9 @@ static const char *arg_name(const char *name) {
   return name;
 }
 
-static size_t state_bytes(const dn_em *em) { return em->arena_off + em->arena_bytes; }
+size_t dn_em_scratch_off(const dn_em *em) { return (em->arena_off + em->arena_bytes + 63) & ~(size_t)63; }
+size_t dn_em_state_bytes(const dn_em *em) { return dn_em_scratch_off(em) + em->ctx.scratch_bytes; }
+static size_t state_bytes(const dn_em *em) { return dn_em_state_bytes(em); }
 
 /* Typed prototypes: forward(state, inference inputs, outputs), train_step(state, all inputs). */
 static void typed_protos(const dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *c, const char *end) {

@@ -12,7 +12,10 @@
  *   - large products and convolutions are tiled for cache; with ctx->blas (float only) GEMMs
  *     may call cblas_sgemm; with ctx->threads > 1 loops may carry `#pragma omp parallel for`;
  *   - static helper functions a kernel needs are requested through ctx->need and printed
- *     once by dn_cg_helpers before the first function of the file.
+ *     once by dn_cg_helpers before the first function of the file;
+ *   - nothing is allocated: a kernel that needs temporary memory (packed weights, partial
+ *     sums) uses ctx->scratch, a region of the caller's state that the emitter sizes to the
+ *     largest ctx->scratch_bytes (kernels run one at a time, so they share it).
  */
 #ifndef DNNCC_KERNELS_H
 #define DNNCC_KERNELS_H
@@ -26,6 +29,8 @@ typedef struct dn_cg_ctx {
   int threads;           /* > 1: OpenMP */
   int opt_level;         /* dnncc -O level */
   unsigned need;         /* helper bits requested by kernels (kernels.c defines them) */
+  const char *scratch;   /* C expression (char *) of the kernels' scratch area in the state */
+  size_t scratch_bytes;  /* the most scratch one kernel needs (kernels raise it) */
 } dn_cg_ctx;
 
 /* Prints the computation of node n. Returns 0, or 1 when the op has no kernel here

@@ -18,6 +18,24 @@
 
 /* --- the printed helper ------------------------------------------------------- */
 
+enum { DNK_MC_E = 96, DNK_KC_E = 256 }; /* DNK_MC and DNK_KC of the printed helper */
+
+/* Elements dnk_pack_a_all writes for an M x K matrix. */
+static long long dnk_pack_all_size(long long m, long long k) {
+  return ((m + DNK_MC_E - 1) / DNK_MC_E) * ((k + DNK_KC_E - 1) / DNK_KC_E) * DNK_MC_E * DNK_KC_E;
+}
+
+/* Reserves `elems` reals of kernel scratch (64-byte aligned pieces); returns the byte size. */
+static long long dnk_scratch(dn_cg_ctx *ctx, long long elems) {
+  size_t esz = strcmp(ctx->real, "double") == 0 ? 8 : 4;
+  return (long long)((((size_t)elems * esz) + 63) & ~(size_t)63);
+}
+
+static void dnk_need_scratch(dn_cg_ctx *ctx, long long bytes) {
+  if ((size_t)bytes > ctx->scratch_bytes) ctx->scratch_bytes = (size_t)bytes;
+  if (!ctx->scratch) dn_die("kernels: no scratch area for a convolution");
+}
+
 static const char dnk_views_text[] =
   "#define DNK_MR 6\n"
   "#define DNK_KC 256\n"
@@ -236,14 +254,11 @@ static const char dnk_small_text[] =
   "}\n";
 
 static const char dnk_driver_text[] =
-  "/* All of A [M, K] packed once, in the DNK_MC x DNK_KC blocks dnk_gemm walks: block (ib, pb)\n"
-  " * at (ib * nkb + pb) * DNK_MC * DNK_KC. For an A shared by many products (a convolution's\n"
-  " * weights, used for every sample and column tile). NULL when malloc fails: dnk_gemm then\n"
-  " * packs per tile. */\n"
-  "static inline dnk_real *dnk_pack_a_all(long M, long K, const dnk_view *A) {\n"
+  "/* All of A [M, K] packed once into d (dnk_pack_all_size elements), in the DNK_MC x\n"
+  " * DNK_KC blocks dnk_gemm walks: block (ib, pb) at (ib * nkb + pb) * DNK_MC * DNK_KC. For an\n"
+  " * A shared by many products (a convolution's weights, used for every sample and tile). */\n"
+  "static inline dnk_real *dnk_pack_a_all(long M, long K, const dnk_view *A, dnk_real *d) {\n"
   "  long ni = (M + DNK_MC - 1) / DNK_MC, nk = (K + DNK_KC - 1) / DNK_KC, ib, pb;\n"
-  "  dnk_real *d = (dnk_real *)malloc(sizeof(dnk_real) * (size_t)(ni * nk) * DNK_MC * DNK_KC);\n"
-  "  if (!d) return NULL;\n"
   "  for (ib = 0; ib < ni; ++ib)\n"
   "    for (pb = 0; pb < nk; ++pb) {\n"
   "      long ic = ib * DNK_MC, pc = pb * DNK_KC;\n"
@@ -395,8 +410,6 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   if (!(ctx->need & DN_KNEED_GEMM)) return;
   dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
   dn_buf_printf(c, "#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))\n#include <immintrin.h>\n#endif\n");
-  dn_buf_printf(c, "#include <stdlib.h>\n");
-  if (ctx->threads > 1) dn_buf_printf(c, "#ifdef _OPENMP\n#include <omp.h>\n#endif\n");
   dn_buf_printf(c, "typedef %s dnk_real;\n", ctx->real);
   dn_buf_printf(c, "#if defined(__AVX512F__)\n#define DNK_NR %d\n#else\n#define DNK_NR %d\n#endif\n", dbl ? 16 : 32,
                 dbl ? 8 : 16);
@@ -495,22 +508,25 @@ static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, i
                 (long long)k->c, cg, hw, (long long)k->f, fg, ohw);
 }
 
-/* Packs each group's weight matrix once (dk_pa[g]) for all samples and column tiles. */
-static void dnk_prepack(dn_buf *c, const dn_kconv *k, const char *w, long long m, long long kd, long long rs, long long cs) {
+/* Packs each group's weight matrix once (dk_pa[g], in the scratch area from byte `at`) for
+ * all samples and column tiles. Returns the scratch bytes it used. */
+static long long dnk_prepack(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, long long m, long long kd,
+                             long long rs, long long cs, long long at) {
+  long long per = dnk_pack_all_size(m, kd);
   dn_buf_printf(c, "  dnk_real *dk_pa[%lld];\n  { long dk_g; for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g,
                 (long long)k->g);
   dn_buf_printf(c, "    dnk_view dk_wa = dnk_dense((%s) + dk_g * %lld, %lld, %lld);\n", w, m * kd, rs, cs);
-  dn_buf_printf(c, "    dk_pa[dk_g] = dnk_pack_a_all(%lld, %lld, &dk_wa);\n  } }\n", m, kd);
-}
-
-static void dnk_prepack_free(dn_buf *c, const dn_kconv *k) {
-  dn_buf_printf(c, "  { long dk_g; for (dk_g = 0; dk_g < %lld; ++dk_g) free(dk_pa[dk_g]); }\n", (long long)k->g);
+  dn_buf_printf(c, "    dk_pa[dk_g] = dnk_pack_a_all(%lld, %lld, &dk_wa, (dnk_real *)((%s) + %lld) + dk_g * %lld);\n  } }\n", m,
+                kd, ctx->scratch ? ctx->scratch : "0", at, per);
+  long long bytes = dnk_scratch(ctx, per * k->g);
+  dnk_need_scratch(ctx, at + bytes);
+  return bytes;
 }
 
 static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow;
   int inner_par = ctx->threads > 1 && k->n == 1;
-  dnk_prepack(c, k, in[1], fg, r, r, 1);
+  dnk_prepack(c, ctx, k, in[1], fg, r, r, 1, 0);
   dnk_conv_loops(c, ctx, k, 1);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, %lld, 1);\n", in[1], fg * r, r);
   if (dnk_pointwise(k)) {
@@ -523,7 +539,6 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_y, %lld, 1);\n", out, ohw);
   dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pa[dk_g]);\n    }\n  }\n", fg, ohw, r,
                 inner_par);
-  dnk_prepack_free(c, k);
 }
 
 static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
@@ -532,7 +547,7 @@ static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *
   if (!pw)
     dn_buf_printf(c, "  { long dk_i; for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] = 0; }\n", (long long)k->n * k->c * hw,
                   out);
-  dnk_prepack(c, k, in[1], r, fg, 1, r);
+  dnk_prepack(c, ctx, k, in[1], r, fg, 1, r, 0);
   dnk_conv_loops(c, ctx, k, 1);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, 1, %lld);\n", in[1], fg * r, r);
   dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_y, %lld, 1);\n", in[0], ohw);
@@ -545,40 +560,31 @@ static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *
   }
   dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %d, %d, dk_pa[dk_g]);\n    }\n  }\n", r, ohw, fg, !pw,
                 ctx->threads > 1 && k->n == 1 && pw);
-  dnk_prepack_free(c, k);
 }
 
 /* Stride 1, dilation 1: dx is the forward convolution of dy with the weights flipped in
  * space and transposed (W'[c, f] = W[f, c] rotated by 180 degrees), padded by k - 1 - p
  * before: dx_n,g = W'_g [Cg, Fg*kh*kw] @ im2col(dy_n,g). A gather (packed im2col) instead of
  * the col2im scatter-add, and no zeroing of dx first (CIFAR CNN training step 152 -> 135 ms).
- * W' is built in malloc'd memory; when malloc fails the col2im form runs instead. */
+ * W' is built in the scratch area, its packed panels after it. */
 static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long kk = (long long)k->win.kh * k->win.kw, cg = k->c / k->g, fg = k->f / k->g, hw = k->h * k->w;
-  long long wn = (long long)k->f * cg * kk;
-  dn_buf_printf(c, "  int dk_done = 0;\n  dnk_real *dk_wt = (dnk_real *)malloc(sizeof(dnk_real) * %lld);\n", wn);
-  dn_buf_printf(c, "  if (dk_wt) {\n    dnk_real *dk_pf[%lld];\n    int dk_ok = 1;\n    long dk_g, dk_c, dk_f, dk_k;\n",
-                (long long)k->g);
+  long long wn = (long long)k->f * cg * kk, wbytes = dnk_scratch(ctx, wn);
+  dnk_need_scratch(ctx, wbytes);
+  dn_buf_printf(c, "  dnk_real *dk_wt = (dnk_real *)(%s);\n  {\n    long dk_g, dk_c, dk_f, dk_k;\n", ctx->scratch);
   dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g)\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", (long long)k->g, cg);
   dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_k = 0; dk_k < %lld; ++dk_k)\n", fg, kk);
-  dn_buf_printf(c, "            dk_wt[((dk_g * %lld + dk_c) * %lld + dk_f) * %lld + dk_k] = (%s)[((dk_g * %lld + dk_f) * %lld + dk_c) * %lld + %lld - dk_k];\n",
+  dn_buf_printf(c, "            dk_wt[((dk_g * %lld + dk_c) * %lld + dk_f) * %lld + dk_k] = (%s)[((dk_g * %lld + dk_f) * %lld + dk_c) * %lld + %lld - dk_k];\n  }\n",
                 cg, fg, kk, in[1], fg, cg, kk, kk - 1);
-  dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
-  dn_buf_printf(c, "      dnk_view dk_wa = dnk_dense(dk_wt + dk_g * %lld, %lld, 1);\n", cg * fg * kk, fg * kk);
-  dn_buf_printf(c, "      dk_pf[dk_g] = dnk_pack_a_all(%lld, %lld, &dk_wa);\n      dk_ok = dk_ok && dk_pf[dk_g];\n    }\n", cg, fg * kk);
-  dn_buf_printf(c, "    free(dk_wt);\n    if (dk_ok) {\n");
+  dnk_prepack(c, ctx, k, "dk_wt", cg, fg * kk, fg * kk, 1, wbytes);
   dnk_conv_loops(c, ctx, k, 1);
-  dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s), 1, 1);\n", in[1]);
+  dn_buf_printf(c, "      dnk_view dk_va = dnk_dense(dk_wt, 1, 1);\n");
   dn_buf_printf(c, "      dnk_view dk_vb = dnk_conv((%s) + dk_y, 1, dnk_geo(%lld, %lld, %lld, %d, %d, 1, 1, %d, %d, 1, 1, %lld, %lld));\n",
                 in[0], fg, (long long)k->oh, (long long)k->ow, k->win.kh, k->win.kw, k->win.kh - 1 - k->win.ph,
                 k->win.kw - 1 - k->win.pw, (long long)k->h, (long long)k->w);
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_x, %lld, 1);\n", out, hw);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pf[dk_g]);\n    }\n  }\n", cg, hw, fg * kk,
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pa[dk_g]);\n    }\n  }\n", cg, hw, fg * kk,
                 ctx->threads > 1 && k->n == 1);
-  dn_buf_printf(c, "      dk_done = 1;\n    }\n    for (dk_g = 0; dk_g < %lld; ++dk_g) free(dk_pf[dk_g]);\n  }\n  if (!dk_done) {\n",
-                (long long)k->g);
-  dnk_conv_bwd_data_col2im(c, ctx, k, out, in);
-  dn_buf_printf(c, "  }\n");
 }
 
 static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
@@ -600,17 +606,17 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   if (!split) {
     dnk_conv_loops(c, ctx, k, 0);
   } else {
-    /* Samples split into one contiguous chunk per thread, each summed into its own dw
-     * (chunk 0 into the output), then the partial sums added in chunk order: the result
-     * depends on the thread count, not on scheduling. */
-    dn_buf_printf(c, "  long dk_q, dk_nq = 1;\n  dnk_real *dk_part;\n#ifdef _OPENMP\n  dk_nq = omp_get_max_threads();\n#endif\n");
-    dn_buf_printf(c, "  if (dk_nq > %lld) dk_nq = %lld;\n", (long long)k->n, (long long)k->n);
-    dn_buf_printf(c, "  dk_part = dk_nq > 1 ? (dnk_real *)malloc(sizeof(dnk_real) * (size_t)(dk_nq - 1) * %lld) : NULL;\n", fr);
-    dn_buf_printf(c, "  if (!dk_part) dk_nq = 1;\n#pragma omp parallel for schedule(static)\n");
-    dn_buf_printf(c, "  for (dk_q = 0; dk_q < dk_nq; ++dk_q) {\n");
+    /* Samples split into one contiguous chunk per thread (as many chunks as --threads),
+     * each summed into its own dw (chunk 0 into the output, the others in the scratch
+     * area), then the partial sums added in chunk order: the result depends on the thread
+     * count the code was generated for, not on scheduling. */
+    long long nq = ctx->threads < k->n ? ctx->threads : k->n;
+    dnk_need_scratch(ctx, dnk_scratch(ctx, (nq - 1) * fr));
+    dn_buf_printf(c, "  long dk_q;\n  dnk_real *dk_part = (dnk_real *)(%s);\n#pragma omp parallel for schedule(static)\n", ctx->scratch);
+    dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
     dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
-    dn_buf_printf(c, "    long dk_n, dk_lo = dk_q * %lld / dk_nq, dk_hi = (dk_q + 1) * %lld / dk_nq;\n", (long long)k->n,
-                  (long long)k->n);
+    dn_buf_printf(c, "    long dk_n, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
+                  (long long)k->n, nq);
     dn_buf_printf(c, "  for (dk_n = dk_lo; dk_n < dk_hi; ++dk_n) {\n    long dk_g;\n");
     dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
     dn_buf_printf(c, "      long dk_x = (dk_n * %lld + dk_g * %lld) * %lld, dk_y = (dk_n * %lld + dk_g * %lld) * %lld;\n",
@@ -631,10 +637,11 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
     return;
   }
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out(dk_dst + dk_g * %lld, %lld, 1);\n", fg * r, r);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > dk_lo, dk_nq == 1, NULL);\n    }\n  }\n  }\n",
-                fg, r, ohw);
-  dn_buf_printf(c, "  for (dk_q = 1; dk_q < dk_nq; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_s = dk_part + (dk_q - 1) * %lld;\n", fr);
-  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_s[dk_i];\n  }\n  free(dk_part);\n", fr, out);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > dk_lo, 0, NULL);\n    }\n  }\n  }\n", fg, r,
+                ohw);
+  dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_s = dk_part + (dk_q - 1) * %lld;\n",
+                ctx->threads < k->n ? (long long)ctx->threads : (long long)k->n, fr);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_s[dk_i];\n  }\n", fr, out);
 }
 
 int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {

@@ -429,7 +429,7 @@ static const char *cexpr(const dn_cg_ctx *ctx, const dn_node *n, int i, int is_o
 
 /* Writes all kernels of one configuration to a C file and loads it; returns the handle. */
 static void *build(const config *cf, char *dir) {
-  dn_cg_ctx ctx = {cf->real, "t", cf->blas, cf->threads, 2, 0};
+  dn_cg_ctx ctx = {cf->real, "t", cf->blas, cf->threads, 2, 0, "dk_scratch", 0};
   dn_buf body = {0}, file = {0};
   for (int i = 0; i < ncases; i++) {
     const dn_node *n = cases[i].node;
@@ -442,6 +442,9 @@ static void *build(const config *cf, char *dir) {
   dn_buf_printf(&file, "#include <stdint.h>\n");
   dn_cg_helpers(&file, &ctx);
   for (int i = 0; i < ncases; i++) dn_buf_printf(&file, "void k%d(void *dk_out, void *const *dk_in);\n", i);
+  /* the kernels' scratch area, as the emitter puts it at the end of the state */
+  dn_buf_printf(&file, "static union { double d; char b[%zu]; } dk_scratch_u;\n#define dk_scratch (dk_scratch_u.b)\n",
+                ctx.scratch_bytes + 64);
   dn_buf_append(&file, body.s, body.n);
   char *src = dn_fmt("%s/k.c", dir), *so = dn_fmt("%s/k.so", dir);
   FILE *f = fopen(src, "w");
@@ -547,7 +550,7 @@ END_TEST
 START_TEST(test_not_mine) {
   dn_graph *g = dn_graph_new("t", 1, DN_MODE_INFER);
   dn_node *x = dn_node_add(g, DN_OP_INPUT, 0, NULL, S(1, 4), L0), *r = dn_ir_unary(g, DN_OP_RELU, x, L0);
-  dn_cg_ctx ctx = {"float", "t", 0, 1, 2, 0};
+  dn_cg_ctx ctx = {"float", "t", 0, 1, 2, 0, "dk_scratch", 0};
   dn_buf b = {0};
   const char *in[1] = {"x"};
   ck_assert_int_eq(dn_cg_kernel(&b, &ctx, r, "o", in), 1);
