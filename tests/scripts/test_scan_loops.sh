@@ -7,7 +7,9 @@
 #  2. BPTT through 1,500 steps: `dnncc gradcheck` of a tanh RNN with a user-written scan
 #     (the adjoint is a reverse loop reading saved per-step values; parameter gradients are
 #     summed after the loop over the stacked steps).
-#  3. The generated C of a 32-step LSTM training step holds one loop per scan: its size does
+#  3. States whose new value is another state's previous value (a = b) or their own (k = k)
+#     go through staging copies in the loop: gradcheck of such a model.
+#  4. The generated C of a 32-step LSTM training step holds one loop per scan: its size does
 #     not grow with T (the same model at T = 320 is less than 1.2 times larger).
 set -u
 DNNCC=$1
@@ -60,6 +62,26 @@ output logits = dense(h[-1], 2)
 loss = cross_entropy(logits, y)
 DNN
 "$DNNCC" gradcheck "$T/bptt.dnn" || fail "gradcheck through 1500 steps"
+
+cat > "$T/swap.dnn" <<'DNN'
+model swap
+input x : [6, 3]
+input y : class(2)
+param W : [3, 3]
+scan x_t in x {
+  state a : [3] = 0
+  state b : [3] = 1
+  state k : [3] = 0.5
+  a = b
+  k = k
+  b = tanh(W @ x_t + a)
+}
+output o = dense(a[-1] + b[-1] + k[-1], 2)
+loss = cross_entropy(o, y)
+DNN
+"$DNNCC" gradcheck "$T/swap.dnn" || fail "gradcheck of states that alias each other"
+"$DNNCC" "$T/swap.dnn" -o "$T/swap.c" --train || fail "emit swap"
+grep -q "memcpy(st + " "$T/swap.c" || fail "no staging copy for aliasing states"
 
 lstm() {
   cat <<DNN
