@@ -104,6 +104,10 @@ printf 'input x : [6]\ninput t : [4]\noutput o = dense(x, 4)\nloss = bce_logits(
 printf 'input x : [6]\ninput y : class(4)\noutput o = log_softmax(dense(x, 4))\nloss = nll(o, y)\n' | check loss_nll 2
 printf 'input x : [6]\ninput t : [4]\nparam W : [4, 6]\noutput o = W @ x\nloss = 0.5 * sum((o - t) ^ 2)\n' | check loss_expr 2
 
+# a parameter exactly at relu's kink (zeros): central differences give 1/2, the rule 0 (as
+# PyTorch); passes only through the one-sided kink check (failed with error 1 before it)
+printf 'input x : [3]\ninput t : [3]\nparam W : [3] init=zeros\noutput o = relu(W) + x\nloss = mse(o, t)\n' | check kink_relu_at_zero 2
+
 for f in "$SRC"/examples/*.dnn; do
   [ -e "$f" ] || continue
   check "example_$(basename "$f" .dnn)" 2 < "$f"
