@@ -473,11 +473,11 @@ static dn_node *zeros_like(dn_graph *g, const dn_node *x, dn_loc loc) {
   return z;
 }
 
-/* A node of view op (SCAN_GET or SCAN_LAST) of state k of scan sc. */
-static dn_node *scan_view(dn_graph *g, dn_op op, dn_node *sc, int k, dn_shape shape, int batched, dn_loc loc) {
-  dn_node *v = dn_node_add(g, op, 1, &sc, shape, loc);
+/* SCAN_LAST of state k of scan sc, whose initial value is init. */
+static dn_node *scan_last(dn_graph *g, dn_node *sc, int k, const dn_node *init, dn_loc loc) {
+  dn_node *v = dn_node_add(g, DN_OP_SCAN_LAST, 1, &sc, init->shape, loc);
   v->axis = k;
-  v->batched = batched;
+  v->batched = init->batched;
   return v;
 }
 
@@ -487,9 +487,7 @@ static dn_node *prev_states(dn_graph *g, dn_node *sc, int k, dn_loc loc) {
   int64_t T = sc->scan.steps;
   dn_node *first = with_time_axis(g, h0, loc);
   if (T == 1) return first;
-  dn_shape hs = first->shape;
-  hs.dim[1] = T;
-  dn_node *H = scan_view(g, DN_OP_SCAN_GET, sc, k, hs, 1, loc);
+  dn_node *H = dn_ir_scan_get(g, sc, k, h0->shape, loc);
   dn_node *parts[2];
   if (!sc->scan.reverse) parts[0] = first, parts[1] = dn_ir_slice(g, H, 1, 0, T - 1, loc);
   else parts[0] = dn_ir_slice(g, H, 1, 1, T, loc), parts[1] = first;
@@ -621,14 +619,14 @@ static void grad_SCAN(ad_ctx *c, dn_node *sc, dn_node *dy) {
   /* Contributions to the forward scan's inputs. */
   for (int k = 0; k < nk; k++) {
     dn_node *h0 = sc->in[ns + k];
-    if (want(c, h0)) ad_acc(c, h0, scan_view(g, DN_OP_SCAN_LAST, rs, k, h0->shape, h0->batched, loc));
+    if (want(c, h0)) ad_acc(c, h0, scan_last(g, rs, k, h0, loc));
   }
   for (int j = 0, a = nk; j < no; j++) {
     dn_node *o = sc->in[ns + nk + j];
-    if (acc[j]) ad_acc(c, o, scan_view(g, DN_OP_SCAN_LAST, rs, a++, o->shape, o->batched, loc));
+    if (acc[j]) ad_acc(c, o, scan_last(g, rs, a++, o, loc));
   }
   for (int i = 0, k = dx0; i < ns; i++)
-    if (want(c, sc->in[i])) ad_acc(c, sc->in[i], scan_view(g, DN_OP_SCAN_GET, rs, k++, sc->in[i]->shape, 1, loc));
+    if (want(c, sc->in[i])) ad_acc(c, sc->in[i], dn_ir_scan_get(g, rs, k++, x[i]->shape, loc));
 }
 
 /* --- the rule table ------------------------------------------------------------------- */

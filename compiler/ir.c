@@ -91,6 +91,20 @@ void dn_graph_leaves_first(dn_graph *g) {
   g->nodes = v;
 }
 
+void dn_graph_place_around(dn_graph *g, dn_node *a, int n0, const dn_vec *before, const dn_vec *after) {
+  dn_vec v = {0};
+  int n1 = g->nodes.n;
+  for (int k = 0; k < n0; k++) {
+    dn_node *n = g->nodes.v[k];
+    for (int q = 0; n == a && q < before->n; q++) dn_vec_push(&v, before->v[q]);
+    dn_vec_push(&v, n);
+    for (int q = 0; n == a && q < after->n; q++) dn_vec_push(&v, after->v[q]);
+  }
+  if (v.n != n1) dn_die("place_around: %d nodes placed of %d", v.n, n1);
+  for (int k = 0; k < v.n; k++) ((dn_node *)v.v[k])->id = k;
+  g->nodes = v;
+}
+
 dn_shape dn_shape_make(int rank, const int64_t *dims) {
   dn_shape s = {0};
   if (rank < 0 || rank > DN_MAX_RANK) dn_die("rank %d out of range", rank);
@@ -186,6 +200,17 @@ dn_node *dn_ir_rand(dn_graph *g, double lo, double hi, dn_shape shape, int batch
 }
 
 /* --- elementwise ----------------------------------------------------------- */
+
+dn_node *dn_ir_scan_get(dn_graph *g, dn_node *sc, int k, dn_shape step, dn_loc loc) {
+  int64_t d[DN_MAX_RANK];
+  d[0] = step.dim[0];
+  d[1] = sc->scan.steps;
+  for (int i = 1; i < step.rank; i++) d[i + 1] = step.dim[i];
+  dn_node *n = dn_node_add(g, DN_OP_SCAN_GET, 1, &sc, dn_shape_make(step.rank + 1, d), loc);
+  n->axis = k;
+  n->batched = 1;
+  return n;
+}
 
 dn_node *dn_ir_stop_grad(dn_graph *g, dn_node *x, dn_loc loc) {
   dn_node *n = dn_node_add(g, DN_OP_STOP_GRAD, 1, &x, x->shape, loc);

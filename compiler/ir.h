@@ -244,6 +244,13 @@ void dn_node_insert_inputs(dn_node *n, int at, dn_node **xs, int m);
 void dn_graph_replace_uses(dn_graph *g, dn_node *from, dn_node *to);
 /* Moves g's leaves (nodes without inputs) to the front and renumbers ids. */
 void dn_graph_leaves_first(dn_graph *g);
+/* Rebuilds g's node list with the nodes of `before` just before node a and those of `after`
+ * just after it. They are new nodes their builders appended to g->nodes (ids n0 and up);
+ * every node of g is placed once (dies otherwise). */
+void dn_graph_place_around(dn_graph *g, dn_node *a, int n0, const dn_vec *before, const dn_vec *after);
+/* SCAN_GET of state k of scan sc whose per-step value has shape step [B, ...]: the stacked
+ * values [B, T, ...], batched. */
+dn_node *dn_ir_scan_get(dn_graph *g, dn_node *sc, int k, dn_shape step, dn_loc loc);
 
 /* FLOPs of one node for the whole batch (multiply-add = 2). */
 int64_t dn_node_flops(const dn_node *n);

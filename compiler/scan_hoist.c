@@ -101,13 +101,7 @@ static dn_node *stacked_rows(hoist_ctx *h, dn_node *a, dn_node *v) {
       a->scan.n_state++;
       dn_vec_push(&b->results, base);
     }
-    int64_t d[DN_MAX_RANK];
-    d[0] = B;
-    d[1] = T;
-    for (int i = 1; i < base->shape.rank; i++) d[i + 1] = base->shape.dim[i];
-    st = note(&h->after, dn_node_add(h->g, DN_OP_SCAN_GET, 1, &a, dn_shape_make(base->shape.rank + 1, d), base->loc));
-    st->axis = k;
-    st->batched = 1;
+    st = note(&h->after, dn_ir_scan_get(h->g, a, k, base->shape, base->loc));
   }
   dn_shape rows = v->shape;
   rows.dim[0] = B * T;
@@ -197,25 +191,6 @@ static int hoist_scan(hoist_ctx *h, dn_node *a) {
   return changed;
 }
 
-/* Rebuilds g's node list with `before` placed just before node a and `after` just after it;
- * the new nodes were appended to g->nodes by their builders. */
-static void place_around(dn_graph *g, dn_node *a, int n0, const dn_vec *before, const dn_vec *after) {
-  dn_vec v = {0};
-  int n1 = g->nodes.n;
-  for (int k = 0; k < n0; k++) {
-    dn_node *n = g->nodes.v[k];
-    if (n == a)
-      for (int q = 0; q < before->n; q++) dn_vec_push(&v, before->v[q]);
-    dn_vec_push(&v, n);
-    if (n == a)
-      for (int q = 0; q < after->n; q++) dn_vec_push(&v, after->v[q]);
-  }
-  if (v.n != n1) dn_die("scan_hoist: %d nodes placed of %d", v.n, n1);
-  for (int k = 0; k < v.n; k++) ((dn_node *)v.v[k])->id = k;
-  g->nodes = v;
-}
-
-
 /* Hoists the input GEMMs of loop a; the new nodes go to h->before. Returns how many. */
 static int hoist_inputs(hoist_ctx *h, dn_node *a) {
   dn_graph *b = a->scan.body;
@@ -258,7 +233,7 @@ void dn_hoist_scan_inputs(dn_graph *g) {
     int n0 = g->nodes.n;
     hoist_ctx h = {g, {0}, {0}};
     if (!hoist_inputs(&h, a)) continue;
-    place_around(g, a, n0, &h.before, &h.after);
+    dn_graph_place_around(g, a, n0, &h.before, &h.after);
     i += h.before.n;
   }
 }
@@ -273,7 +248,7 @@ void dn_hoist_scan_reductions(dn_graph *g) {
       for (int k = n0; k < g->nodes.n; k++) dn_die("scan_hoist: stray node %%%d", k);
       continue;
     }
-    place_around(g, a, n0, &h.before, &h.after);
+    dn_graph_place_around(g, a, n0, &h.before, &h.after);
     i += h.before.n + h.after.n;
     n0 = g->nodes.n;
   }

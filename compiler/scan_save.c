@@ -14,14 +14,6 @@
  */
 #include "pipeline.h"
 
-#include <string.h>
-
-/* Nodes to place around a forward scan when g's node list is rebuilt. */
-typedef struct save_extra {
-  dn_vec before;   /* the new states' initial values */
-  dn_vec after;    /* their stacked values (SCAN_GET) */
-} save_extra;
-
 static int alive_in(const dn_graph *g, const dn_node *n) { return n->id < g->nodes.n && g->nodes.v[n->id] == n; }
 
 /* The computed node whose value u is: views of a copied node lead to it. */
@@ -34,11 +26,10 @@ static int saveable(const dn_node *u) {
   return u->primal && !(dn_ops[u->op].flags & (DN_F_LEAF | DN_F_VIEW)) && u->batched && u->shape.rank >= 1;
 }
 
-
-
-
-/* Saves what adjoint scan a reads of its forward scan's steps. Returns 1 when it changed. */
-static int save_for(dn_graph *g, dn_node *a) {
+/* Saves what adjoint scan a reads of its forward scan's steps; the new initial states go to
+ * `before` and their SCAN_GETs to `after` (to be placed around the forward scan). Returns 1
+ * when it changed something. */
+static int save_for(dn_graph *g, dn_node *a, dn_vec *before, dn_vec *after) {
   dn_node *s = a->scan.primal;
   dn_graph *fb = s->scan.body, *ab = a->scan.body;
   int n = ab->nodes.n;
@@ -61,8 +52,6 @@ static int save_for(dn_graph *g, dn_node *a) {
     if (want[i] && alive_in(fb, u->primal) && u->primal->batched && dn_shape_eq(u->shape, u->primal->shape)) dn_vec_push(&saved, u);
   }
   if (!saved.n) return 0;
-  save_extra *x = s->aux;
-  if (!x) s->aux = x = dn_alloc(sizeof *x);
   int m = saved.n, k0 = s->scan.n_state, q0 = a->scan.n_seq;
   dn_node **inits = dn_alloc(sizeof(dn_node *) * (size_t)m), **gets = dn_alloc(sizeof(dn_node *) * (size_t)m);
   for (int i = 0; i < m; i++) {
@@ -70,16 +59,10 @@ static int save_for(dn_graph *g, dn_node *a) {
     dn_vec_push(&fb->results, p);
     inits[i] = dn_ir_const(g, 0, p->shape, p->loc);
     inits[i]->batched = 1;
-    int64_t d[DN_MAX_RANK];
-    d[0] = p->shape.dim[0];
-    d[1] = s->scan.steps;
-    for (int r = 1; r < p->shape.rank; r++) d[r + 1] = p->shape.dim[r];
-    gets[i] = dn_node_add(g, DN_OP_SCAN_GET, 1, &s, dn_shape_make(p->shape.rank + 1, d), p->loc);
-    gets[i]->axis = k0 + i;
-    gets[i]->batched = 1;
+    gets[i] = dn_ir_scan_get(g, s, k0 + i, p->shape, p->loc);
     gets[i]->dtype = p->dtype;
-    dn_vec_push(&x->before, inits[i]);
-    dn_vec_push(&x->after, gets[i]);
+    dn_vec_push(before, inits[i]);
+    dn_vec_push(after, gets[i]);
     dn_node *leaf = dn_node_add(ab, DN_OP_SCAN_X, 0, NULL, u->shape, u->loc);
     leaf->param = q0 + i;
     leaf->batched = 1;
@@ -96,25 +79,13 @@ static int save_for(dn_graph *g, dn_node *a) {
 }
 
 void dn_save_scan_values(dn_graph *g) {
-  int n0 = g->nodes.n, changed = 0;
-  for (int i = 0; i < n0; i++) ((dn_node *)g->nodes.v[i])->aux = NULL;
-  for (int i = 0; i < n0; i++) {
+  for (int i = 0; i < g->nodes.n; i++) {
     dn_node *a = g->nodes.v[i];
-    if (a->op == DN_OP_SCAN && a->scan.primal && alive_in(g, a->scan.primal)) changed |= save_for(g, a);
+    if (a->op != DN_OP_SCAN || !a->scan.primal || !alive_in(g, a->scan.primal)) continue;
+    int n0 = g->nodes.n;
+    dn_vec before = {0}, after = {0};
+    if (!save_for(g, a, &before, &after)) continue;
+    dn_graph_place_around(g, a->scan.primal, n0, &before, &after);  /* the forward scan precedes a */
+    i += before.n + after.n;
   }
-  if (!changed) return;
-  dn_vec v = {0};
-  for (int i = 0; i < n0; i++) {
-    dn_node *n = g->nodes.v[i];
-    save_extra *x = n->op == DN_OP_SCAN ? n->aux : NULL;
-    for (int j = 0; x && j < x->before.n; j++) dn_vec_push(&v, x->before.v[j]);
-    dn_vec_push(&v, n);
-    for (int j = 0; x && j < x->after.n; j++) dn_vec_push(&v, x->after.v[j]);
-  }
-  for (int i = 0; i < v.n; i++) {
-    dn_node *n = v.v[i];
-    n->id = i;
-    n->aux = NULL;
-  }
-  g->nodes = v;
 }
