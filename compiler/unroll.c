@@ -4,9 +4,8 @@
  *
  * Loops. A scan of more than DN_UNROLL_MAX_STEPS steps whose body draws no random numbers
  * and has no side effects stays a SCAN with scan.loop = 1 (tbptt = K is then applied by
- * autodiff, grad_SCAN): scans
- * nested in its body are unrolled into the body, and the body's PARAM leaves are lifted to
- * SCAN_OUTER inputs (PARAM nodes of the outer graph), so that autodiff sees every value the
+ * autodiff, grad_SCAN): scans nested in its body are unrolled into the body, and the body's
+ * PARAM leaves are lifted to SCAN_OUTER inputs (PARAM nodes of the outer graph), so that autodiff sees every value the
  * body reads as an input of the SCAN node and the adjoint of a scan is again a scan
  * (autodiff.c, grad_SCAN). The emitter prints one loop over the body (emit.c).
  *
@@ -22,7 +21,6 @@
 #include <string.h>
 
 #include "pipeline.h"
-
 
 /* The step slice [B, ...] of a sequence [B, T, ...] at time t. */
 static dn_node *step_slice(dn_graph *g, dn_node *seq, int64_t t, dn_loc loc) {
@@ -163,9 +161,8 @@ static int pure_body(const dn_graph *b) {
 
 /* Can this scan run as a loop? Every step must compute the same function of its inputs
  * (random draws are keyed by node, so a loop would repeat them). */
-static int loopable(const dn_node *scan, int64_t tbptt) {
+static int loopable(const dn_node *scan) {
   const char *env = getenv("DNNCC_UNROLL");
-  (void)tbptt; /* truncated BPTT works on loops too (autodiff.c, grad_SCAN) */
   if ((env && strcmp(env, "1") == 0) || scan->scan.steps <= DN_UNROLL_MAX_STEPS) return 0;
   return pure_body(scan->scan.body);
 }
@@ -183,24 +180,18 @@ static void lift_params(dn_graph *g, dn_node *scan) {
     n->param = scan->scan.n_outer + extra.n;
     dn_vec_push(&extra, p);
   }
-  if (!extra.n) return;
-  dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(scan->nin + extra.n));
-  memcpy(in, scan->in, sizeof(dn_node *) * (size_t)scan->nin);
-  for (int i = 0; i < extra.n; i++) in[scan->nin + i] = extra.v[i];
-  scan->in = in;
-  scan->nin += extra.n;
+  dn_node_insert_inputs(scan, scan->nin, (dn_node **)extra.v, extra.n);
   scan->scan.n_outer += extra.n;
 }
 
-/* Marks the top-level scans that become loops, unrolls the scans nested in their bodies,
- * and lifts their parameters. Rebuilds g's node list (the lifted PARAMs precede the SCAN). */
-static void choose_loops(dn_graph *g, int64_t tbptt) {
+/* Unrolls the scans nested in the bodies of the loops and lifts the loops' parameters.
+ * Rebuilds g's node list (the lifted PARAMs precede their SCAN). */
+static void prepare_loops(dn_graph *g, int64_t tbptt) {
   dn_vec old = g->nodes;
   memset(&g->nodes, 0, sizeof g->nodes);
   for (int i = 0; i < old.n; i++) {
     dn_node *n = old.v[i];
-    if (n->op == DN_OP_SCAN && loopable(n, tbptt)) {
-      n->scan.loop = 1;
+    if (n->op == DN_OP_SCAN && n->scan.loop) {
       while (unroll_once(n->scan.body, tbptt)) {
       }
       lift_params(g, n);
@@ -211,8 +202,11 @@ static void choose_loops(dn_graph *g, int64_t tbptt) {
 }
 
 int dn_unroll_scans(dn_graph *g, int64_t tbptt) {
-  choose_loops(g, tbptt);
-  int64_t size = unrolled_size(g);
+  for (int i = 0; i < g->nodes.n; i++) {  /* which top-level scans become loops */
+    dn_node *n = g->nodes.v[i];
+    if (n->op == DN_OP_SCAN) n->scan.loop = loopable(n);
+  }
+  int64_t size = unrolled_size(g);  /* before anything is unrolled */
   const dn_node *scan = largest_scan(g);
   if (scan && size > DN_MAX_UNROLLED) {
     dn_error(scan->loc, "the model unrolls to %lld operations (this recurrence is the largest), more than dnncc supports (%d): "
@@ -220,6 +214,7 @@ int dn_unroll_scans(dn_graph *g, int64_t tbptt) {
              (long long)size, DN_MAX_UNROLLED, DN_UNROLL_MAX_STEPS);
     return 1;
   }
+  prepare_loops(g, tbptt);
   while (unroll_once(g, tbptt)) {
   }
   return 0;
