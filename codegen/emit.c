@@ -392,13 +392,13 @@ static int emit_scan(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
    * every step cost more than they gained (LSTM bench, 2 threads: 19.0 ms a training step
    * with OpenMP inside the loops, vs 14.2 ms on one thread); the batched products before
    * and after the loops keep their threads. */
-  int threads = em->ctx.threads;
+  int threads = em->ctx.threads, err = 0;
   em->ctx.threads = 1;
   em->serial++;
-  for (int i = 0; i < body->g->nodes.n; i++)
-    if (emit_node(em, body, c, body->g->nodes.v[i])) return 1;
+  for (int i = 0; i < body->g->nodes.n && !err; i++) err = emit_node(em, body, c, body->g->nodes.v[i]);
   em->serial--;
   em->ctx.threads = threads;
+  if (err) return 1;
   for (int pass = 0; pass < 2; pass++)  /* results aliasing a state go through staging first */
     for (int k = 0; k < nk; k++) {
       const dn_node *r = body->g->results.v[k];

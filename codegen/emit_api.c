@@ -46,7 +46,6 @@ static const char *arg_name(const char *name) {
 
 size_t dn_em_scratch_off(const dn_em *em) { return (em->arena_off + em->arena_bytes + 63) & ~(size_t)63; }
 size_t dn_em_state_bytes(const dn_em *em) { return dn_em_scratch_off(em) + em->ctx.scratch_bytes; }
-static size_t state_bytes(const dn_em *em) { return dn_em_state_bytes(em); }
 
 /* Typed prototypes: forward(state, inference inputs, outputs), train_step(state, all inputs). */
 static void typed_protos(const dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *c, const char *end) {
@@ -80,7 +79,7 @@ void dn_em_api(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *c) {
     dn_output *out = infer->outputs.v[i];
     dn_buf_printf(c, "#define %s_%s_SIZE %lld\n", em->P, upper(out->name), (long long)dn_shape_count(out->node->shape));
   }
-  dn_buf_printf(c, "#define %s_STATE_BYTES %zu\n\n", em->P, state_bytes(em));
+  dn_buf_printf(c, "#define %s_STATE_BYTES %zu\n\n", em->P, dn_em_state_bytes(em));
   tmpl(em, c,
        "extern const struct @param { const char *name; int rank; int shape[8]; size_t offset; } @params[];\n"
        "extern const int @n_params;\n"
@@ -118,7 +117,7 @@ static void tables(const dn_em *em, dn_buf *c) {
   }
   if (!ng) dn_buf_printf(c, "  {0, 0, 0},\n");
   dn_buf_printf(c, "};\nconst int %s_n_grads = %d;\n", em->P, ng);
-  dn_buf_printf(c, "const size_t %s_state_bytes_v = %zu;\nconst long long %s_step_offset = %zu;\n\n", em->P, state_bytes(em), em->P,
+  dn_buf_printf(c, "const size_t %s_state_bytes_v = %zu;\nconst long long %s_step_offset = %zu;\n\n", em->P, dn_em_state_bytes(em), em->P,
                 em->step_off);
   /* element pointers of each parameter (the state, or the embedded arrays) */
   tmpl(em, c, "static const REAL *@param_data(const void *state, int i) {\n");
@@ -214,7 +213,7 @@ static void init_fn(const dn_em *em, dn_buf *c) {
   if (strstr(t, "_fill_const(")) tmpl(em, c, const_helper);
   if (orth) tmpl(em, c, orthogonal_helper);
   tmpl(em, c, "\nvoid @init(void *state, uint64_t seed) {\n  char *st = (char *)state;\n  uint64_t s;\n");
-  dn_buf_printf(c, "  memset(st, 0, %zu);\n  *(uint64_t *)(st + %zu) = seed;\n", state_bytes(em), em->step_off + 8);
+  dn_buf_printf(c, "  memset(st, 0, %zu);\n  *(uint64_t *)(st + %zu) = seed;\n", dn_em_state_bytes(em), em->step_off + 8);
   if (body.n) dn_buf_append(c, body.s, body.n);
   dn_buf_printf(c, "  (void)s;\n}\n\n");
   dn_buf_free(&body);
