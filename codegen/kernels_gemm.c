@@ -25,12 +25,13 @@ static long long dnk_pack_all_size(long long m, long long k) {
   return ((m + DNK_MC_E - 1) / DNK_MC_E) * ((k + DNK_KC_E - 1) / DNK_KC_E) * DNK_MC_E * DNK_KC_E;
 }
 
-/* Reserves `elems` reals of kernel scratch (64-byte aligned pieces); returns the byte size. */
-static long long dnk_scratch(dn_cg_ctx *ctx, long long elems) {
+/* Bytes of kernel scratch that `elems` reals take, rounded up to 64. */
+static long long dnk_scratch_bytes(const dn_cg_ctx *ctx, long long elems) {
   size_t esz = strcmp(ctx->real, "double") == 0 ? 8 : 4;
   return (long long)((((size_t)elems * esz) + 63) & ~(size_t)63);
 }
 
+/* Raises the scratch the file reserves to `bytes` (kernels run one at a time and share it). */
 static void dnk_need_scratch(dn_cg_ctx *ctx, long long bytes) {
   if ((size_t)bytes > ctx->scratch_bytes) ctx->scratch_bytes = (size_t)bytes;
   if (!ctx->scratch) dn_die("kernels: no scratch area for a convolution");
@@ -497,12 +498,14 @@ static void dnk_geo_arg(dn_buf *c, const dn_kconv *k) {
                 w->dw > 0 ? w->dw : 1, (long long)k->oh, (long long)k->ow);
 }
 
-/* Opens `for n: for g:` with the per-(n, g) offsets dk_x (input), dk_y (output). */
-static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, int par_n) {
+/* Opens `for n: for g:` with the per-(n, g) offsets dk_x (input), dk_y (output); n runs
+ * over all samples, or over [lo, hi) (C expressions) when lo is given. */
+static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, int par_n, const char *lo, const char *hi) {
   long long hw = k->h * k->w, ohw = k->oh * k->ow, cg = k->c / k->g, fg = k->f / k->g;
   dn_buf_printf(c, "  long dk_n;\n");
   if (par_n && ctx->threads > 1 && k->n > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
-  dn_buf_printf(c, "  for (dk_n = 0; dk_n < %lld; ++dk_n) {\n    long dk_g;\n", (long long)k->n);
+  if (lo) dn_buf_printf(c, "  for (dk_n = %s; dk_n < %s; ++dk_n) {\n    long dk_g;\n", lo, hi);
+  else dn_buf_printf(c, "  for (dk_n = 0; dk_n < %lld; ++dk_n) {\n    long dk_g;\n", (long long)k->n);
   dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
   dn_buf_printf(c, "      long dk_x = (dk_n * %lld + dk_g * %lld) * %lld, dk_y = (dk_n * %lld + dk_g * %lld) * %lld;\n",
                 (long long)k->c, cg, hw, (long long)k->f, fg, ohw);
@@ -512,14 +515,13 @@ static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, i
  * all samples and column tiles. Returns the scratch bytes it used. */
 static long long dnk_prepack(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, long long m, long long kd,
                              long long rs, long long cs, long long at) {
-  long long per = dnk_pack_all_size(m, kd);
+  long long per = dnk_pack_all_size(m, kd), bytes = dnk_scratch_bytes(ctx, per * k->g);
+  dnk_need_scratch(ctx, at + bytes);
   dn_buf_printf(c, "  dnk_real *dk_pa[%lld];\n  { long dk_g; for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g,
                 (long long)k->g);
   dn_buf_printf(c, "    dnk_view dk_wa = dnk_dense((%s) + dk_g * %lld, %lld, %lld);\n", w, m * kd, rs, cs);
   dn_buf_printf(c, "    dk_pa[dk_g] = dnk_pack_a_all(%lld, %lld, &dk_wa, (dnk_real *)((%s) + %lld) + dk_g * %lld);\n  } }\n", m,
-                kd, ctx->scratch ? ctx->scratch : "0", at, per);
-  long long bytes = dnk_scratch(ctx, per * k->g);
-  dnk_need_scratch(ctx, at + bytes);
+                kd, ctx->scratch, at, per);
   return bytes;
 }
 
@@ -527,7 +529,7 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow;
   int inner_par = ctx->threads > 1 && k->n == 1;
   dnk_prepack(c, ctx, k, in[1], fg, r, r, 1, 0);
-  dnk_conv_loops(c, ctx, k, 1);
+  dnk_conv_loops(c, ctx, k, 1, NULL, NULL);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, %lld, 1);\n", in[1], fg * r, r);
   if (dnk_pointwise(k)) {
     dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_x, %lld, 1);\n", in[0], ohw);
@@ -548,7 +550,7 @@ static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *
     dn_buf_printf(c, "  { long dk_i; for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] = 0; }\n", (long long)k->n * k->c * hw,
                   out);
   dnk_prepack(c, ctx, k, in[1], r, fg, 1, r, 0);
-  dnk_conv_loops(c, ctx, k, 1);
+  dnk_conv_loops(c, ctx, k, 1, NULL, NULL);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, 1, %lld);\n", in[1], fg * r, r);
   dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_y, %lld, 1);\n", in[0], ohw);
   if (pw) {
@@ -569,7 +571,7 @@ static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *
  * W' is built in the scratch area, its packed panels after it. */
 static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long kk = (long long)k->win.kh * k->win.kw, cg = k->c / k->g, fg = k->f / k->g, hw = k->h * k->w;
-  long long wn = (long long)k->f * cg * kk, wbytes = dnk_scratch(ctx, wn);
+  long long wn = (long long)k->f * cg * kk, wbytes = dnk_scratch_bytes(ctx, wn);
   dnk_need_scratch(ctx, wbytes);
   dn_buf_printf(c, "  dnk_real *dk_wt = (dnk_real *)(%s);\n  {\n    long dk_g, dk_c, dk_f, dk_k;\n", ctx->scratch);
   dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g)\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", (long long)k->g, cg);
@@ -577,7 +579,7 @@ static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k,
   dn_buf_printf(c, "            dk_wt[((dk_g * %lld + dk_c) * %lld + dk_f) * %lld + dk_k] = (%s)[((dk_g * %lld + dk_f) * %lld + dk_c) * %lld + %lld - dk_k];\n  }\n",
                 cg, fg, kk, in[1], fg, cg, kk, kk - 1);
   dnk_prepack(c, ctx, k, "dk_wt", cg, fg * kk, fg * kk, 1, wbytes);
-  dnk_conv_loops(c, ctx, k, 1);
+  dnk_conv_loops(c, ctx, k, 1, NULL, NULL);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense(dk_wt, 1, 1);\n");
   dn_buf_printf(c, "      dnk_view dk_vb = dnk_conv((%s) + dk_y, 1, dnk_geo(%lld, %lld, %lld, %d, %d, 1, 1, %d, %d, 1, 1, %lld, %lld));\n",
                 in[0], fg, (long long)k->oh, (long long)k->ow, k->win.kh, k->win.kw, k->win.kh - 1 - k->win.ph,
@@ -601,27 +603,23 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
  * B panel column, so x is unfolded once per sample. */
 static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow, hw = k->h * k->w;
-  long long cg = k->c / k->g, fr = (long long)k->f * r;
-  int split = ctx->threads > 1 && k->n > 1;
-  if (!split) {
-    dnk_conv_loops(c, ctx, k, 0);
-  } else {
-    /* Samples split into one contiguous chunk per thread (as many chunks as --threads),
-     * each summed into its own dw (chunk 0 into the output, the others in the scratch
-     * area), then the partial sums added in chunk order: the result depends on the thread
-     * count the code was generated for, not on scheduling. */
-    long long nq = ctx->threads < k->n ? ctx->threads : k->n;
-    dnk_need_scratch(ctx, dnk_scratch(ctx, (nq - 1) * fr));
-    dn_buf_printf(c, "  long dk_q;\n  dnk_real *dk_part = (dnk_real *)(%s);\n#pragma omp parallel for schedule(static)\n", ctx->scratch);
-    dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
-    dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
-    dn_buf_printf(c, "    long dk_n, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
-                  (long long)k->n, nq);
-    dn_buf_printf(c, "  for (dk_n = dk_lo; dk_n < dk_hi; ++dk_n) {\n    long dk_g;\n");
-    dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
-    dn_buf_printf(c, "      long dk_x = (dk_n * %lld + dk_g * %lld) * %lld, dk_y = (dk_n * %lld + dk_g * %lld) * %lld;\n",
-                  (long long)k->c, cg, hw, (long long)k->f, fg, ohw);
+  long long fr = (long long)k->f * r;
+  /* Samples split into one contiguous chunk per thread (as many chunks as --threads), each
+   * summed into its own dw (chunk 0 into the output, the others in the scratch area), then
+   * the partial sums added in chunk order: the result depends on the thread count the code
+   * was generated for, not on scheduling. One chunk: the products' tiles use the threads. */
+  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+  dn_buf_printf(c, "  long dk_q;\n");
+  if (nq > 1) {
+    dnk_need_scratch(ctx, dnk_scratch_bytes(ctx, (nq - 1) * fr));
+    dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(%s);\n#pragma omp parallel for schedule(static)\n", ctx->scratch);
   }
+  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
+  if (nq > 1) dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
+  else dn_buf_printf(c, "    dnk_real *dk_dst = (%s);\n", out);
+  dn_buf_printf(c, "    long dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
+                (long long)k->n, nq);
+  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_y, %lld, 1);\n", in[0], ohw);
   if (dnk_pointwise(k)) {
     dn_buf_printf(c, "      dnk_view dk_vb = dnk_dense((%s) + dk_x, 1, %lld);\n", in[1], hw);
@@ -630,17 +628,12 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
     dnk_geo_arg(c, k);
     dn_buf_printf(c, ");\n");
   }
-  if (!split) {
-    dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_g * %lld, %lld, 1);\n", out, fg * r, r);
-    dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > 0, %d, NULL);\n    }\n  }\n", fg, r, ohw,
-                  ctx->threads > 1);
-    return;
-  }
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out(dk_dst + dk_g * %lld, %lld, 1);\n", fg * r, r);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > dk_lo, 0, NULL);\n    }\n  }\n  }\n", fg, r,
-                ohw);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > dk_lo, %d, NULL);\n    }\n  }\n  }\n", fg, r, ohw,
+                nq == 1 && ctx->threads > 1);
+  if (nq == 1) return;
   dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_s = dk_part + (dk_q - 1) * %lld;\n",
-                ctx->threads < k->n ? (long long)ctx->threads : (long long)k->n, fr);
+                nq, fr);
   dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_s[dk_i];\n  }\n", fr, out);
 }
 
