@@ -129,28 +129,16 @@ static int64_t pick_elements(int64_t count, int64_t *idx, uint64_t *rng) {
   return DN_GC_SAMPLES;
 }
 
-/* The central difference of the loss in element *w with step h * max(1, |*w|). */
-static double numeric_grad(dn_model *m, void **in, double *w, double h) {
-  double keep = *w;
-  h *= fmax(1.0, fabs(keep));
+/* The losses with element *w moved to *w + h and *w - h, where h = step * max(1, |*w|);
+ * returns h. *w is restored. */
+static double probe(dn_model *m, void **in, double *w, double step, double *up, double *down) {
+  double keep = *w, h = step * fmax(1.0, fabs(keep));
   *w = keep + h;
-  double up = m->grad_v(m->state, in);
+  *up = m->grad_v(m->state, in);
   *w = keep - h;
-  double down = m->grad_v(m->state, in);
+  *down = m->grad_v(m->state, in);
   *w = keep;
-  return (up - down) / (2 * h);
-}
-
-/* The one-sided difference quotients of the loss in element *w (step as numeric_grad);
- * base is the loss at *w itself. */
-static void one_sided(dn_model *m, void **in, double *w, double h, double base, double *fwd, double *bwd) {
-  double keep = *w;
-  h *= fmax(1.0, fabs(keep));
-  *w = keep + h;
-  *fwd = (m->grad_v(m->state, in) - base) / h;
-  *w = keep - h;
-  *bwd = (base - m->grad_v(m->state, in)) / h;
-  *w = keep;
+  return h;
 }
 
 /* The error of one element against the difference quotient num (INFINITY if not finite). */
@@ -171,22 +159,23 @@ static double check_param(dn_model *m, const dn_model_param *p, void **in, doubl
   int64_t n = pick_elements(p->count, idx, rng);
   double ana[DN_GC_SAMPLES], scale = 0;
   double *w = (double *)((char *)m->state + p->offset);
-  m->grad_v(m->state, in);
+  double base = m->grad_v(m->state, in);  /* the loss at the unmoved parameters */
   for (int64_t k = 0; k < n; k++) {
     ana[k] = ((double *)((char *)m->state + p->grad_offset))[idx[k]];
     scale = fmax(scale, fabs(ana[k]));
   }
   double tau = fmax(1e-2 * scale, 1e-8), worst = 0;
   for (int64_t k = 0; k < n; k++) {
-    double e = INFINITY, h = 1e-6;
-    for (int s = 0; s < DN_GC_STEPS && !(e <= 0.1 * tol); s++, h *= 10) {
-      double es = element_error(ana[k], numeric_grad(m, in, &w[idx[k]], h), tau);
+    double e = INFINITY, step = 1e-6, up0 = 0, down0 = 0, h0 = 1;
+    for (int s = 0; s < DN_GC_STEPS && !(e <= 0.1 * tol); s++, step *= 10) {
+      double up, down, h = probe(m, in, &w[idx[k]], step, &up, &down);
+      if (s == 0) up0 = up, down0 = down, h0 = h;
+      double es = element_error(ana[k], (up - down) / (2 * h), tau);
       if (!isfinite(es)) return INFINITY;  /* a non-finite value fails at once */
       e = fmin(e, es);
     }
-    if (e > tol) {
-      double base = m->grad_v(m->state, in), fwd, bwd;
-      one_sided(m, in, &w[idx[k]], 1e-6, base, &fwd, &bwd);
+    if (e > tol) {  /* one-sided slopes at the smallest step */
+      double fwd = (up0 - base) / h0, bwd = (base - down0) / h0;
       double side = fmin(element_error(ana[k], fwd, tau), element_error(ana[k], bwd, tau));
       if (element_error(fwd, bwd, tau) > tol && side <= tol) {
         e = side;
