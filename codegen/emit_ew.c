@@ -135,15 +135,68 @@ static ew_group collect_group(dn_em_body *b, const dn_node *root) {
   return gr;
 }
 
-/* Index expression of an element of leaf shape s, for the loop over root shape r. */
-static const char *leaf_index(dn_shape s, dn_shape r, int flat) {
-  if (flat || dn_shape_count(s) == dn_shape_count(r)) return "dn_i";
-  const char *e = "0";
+/* Element strides of a leaf of shape s read in a loop over root shape r (axes aligned from the
+ * right, NumPy broadcasting): 0 on the axes the leaf is broadcast along. */
+static void leaf_strides(dn_shape s, dn_shape r, int64_t *st) {
   int64_t stride = 1;
-  for (int k = s.rank - 1; k >= 0; k--) {
-    if (s.dim[k] != 1) e = dn_fmt("%s + dn_i%d * %lld", e, k, (long long)stride);
-    stride *= s.dim[k];
+  for (int k = r.rank - 1; k >= 0; k--) {
+    int ks = k - (r.rank - s.rank);
+    st[k] = ks >= 0 && s.dim[ks] != 1 ? stride : 0;
+    if (ks >= 0) stride *= s.dim[ks];
   }
+}
+
+/* The loop nest of a broadcast group: the root's axes without its size-1 axes, with
+ * neighbouring axes merged where every loaded leaf walks them as one (so a per-channel bias
+ * over [N, C, H, W] is a loop over N*C of a contiguous H*W loop, which vectorizes). */
+typedef struct ew_nest {
+  int n;                      /* loops */
+  int64_t dim[DN_MAX_RANK];   /* trip counts, outermost first */
+  int last[DN_MAX_RANK];      /* the innermost root axis of each loop */
+} ew_nest;
+
+static ew_nest make_nest(const dn_em_body *b, const dn_node *root, const ew_group *gr) {
+  dn_shape r = root->shape;
+  int merge[DN_MAX_RANK] = {0}; /* merge[k]: root axis k joins the next kept axis */
+  for (int k = 0; k < r.rank; k++) merge[k] = 1;
+  int prev = -1; /* the previous kept axis */
+  for (int k = 0; k < r.rank; k++) {
+    if (r.dim[k] == 1) continue;
+    if (prev >= 0)
+      for (int m = 0; m < gr->n && merge[prev]; m++) {
+        const dn_node *n = b->g->nodes.v[gr->ids[m]];
+        for (int i = 0; i < n->nin; i++) {
+          const dn_node *x = n->in[i];
+          dn_em_kind kx = b->nodes[x->id].kind;
+          if (kx == DN_EMK_INLINE || kx == DN_EMK_SCALAR) continue;
+          int64_t st[DN_MAX_RANK];
+          leaf_strides(x->shape, r, st);
+          if (st[prev] != st[k] * r.dim[k]) merge[prev] = 0;
+        }
+      }
+    prev = k;
+  }
+  ew_nest nest = {0};
+  int open = 0;
+  for (int k = 0; k < r.rank; k++) {
+    if (r.dim[k] == 1) continue;
+    if (!open) nest.dim[nest.n++] = 1;
+    nest.dim[nest.n - 1] *= r.dim[k];
+    nest.last[nest.n - 1] = k;
+    open = merge[k];
+  }
+  if (nest.n == 0) nest.dim[nest.n++] = 1, nest.last[0] = r.rank - 1;
+  return nest;
+}
+
+/* Index expression of an element of leaf shape s in the loop nest over root shape r. */
+static const char *leaf_index(dn_shape s, dn_shape r, const ew_nest *nest) {
+  if (!nest || dn_shape_count(s) == dn_shape_count(r)) return "dn_i";
+  int64_t st[DN_MAX_RANK];
+  leaf_strides(s, r, st);
+  const char *e = "0";
+  for (int j = 0; j < nest->n; j++)
+    if (nest->last[j] >= 0 && st[nest->last[j]]) e = dn_fmt("%s + dn_i%d * %lld", e, j, (long long)st[nest->last[j]]);
   return e;
 }
 
@@ -161,10 +214,40 @@ static int all_flat(const dn_em_body *b, const dn_node *root, const ew_group *gr
   return 1;
 }
 
-/* Loads of the leaves, then one statement per group node. */
-static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ew_group *gr, int flat,
-                       const char *ind) {
-  int loaded = new_stamp(b);
+/* The load of leaf x, once per stamp `loaded`. */
+static void leaf_load(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const dn_node *x, const ew_nest *nest,
+                      int loaded, const char *ind) {
+  if (b->ew_stamp[x->id] == loaded) return;
+  b->ew_stamp[x->id] = loaded;
+  dn_buf_printf(c, "%sconst %s l%d = (%s)p%d[%s];\n", ind, em->real, x->id, em->real, x->id,
+                leaf_index(x->shape, root->shape, nest));
+}
+
+/* Is x a leaf of the group that is loaded from memory? */
+static int loaded_leaf(const dn_em_body *b, const dn_node *x) {
+  dn_em_kind k = b->nodes[x->id].kind;
+  return k != DN_EMK_INLINE && k != DN_EMK_SCALAR;
+}
+
+/* Loads of the leaves that stay the same along the innermost loop (a bias per channel), before
+ * that loop: GCC vectorizes the loop only when no load in it is invariant. */
+static void hoisted_loads(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ew_group *gr,
+                          const ew_nest *nest, int loaded, const char *ind) {
+  for (int m = 0; m < gr->n; m++) {
+    const dn_node *n = b->g->nodes.v[gr->ids[m]];
+    for (int i = 0; i < n->nin; i++) {
+      const dn_node *x = n->in[i];
+      if (!loaded_leaf(b, x) || dn_shape_count(x->shape) == dn_shape_count(root->shape)) continue;
+      int64_t st[DN_MAX_RANK];
+      leaf_strides(x->shape, root->shape, st);
+      if (st[nest->last[nest->n - 1]] == 0) leaf_load(em, b, c, root, x, nest, loaded, ind);
+    }
+  }
+}
+
+/* Loads of the leaves not loaded yet (stamp `loaded`), then one statement per group node. */
+static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ew_group *gr,
+                       const ew_nest *nest, int loaded, const char *ind) {
   for (int m = 0; m < gr->n; m++) {
     int id = gr->ids[m];
     const dn_node *n = b->g->nodes.v[id];
@@ -176,19 +259,40 @@ static void body_stmts(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root,
       else if (xe->kind == DN_EMK_SCALAR) v[i] = dn_fmt("(%s)", dn_em_lit(em, scalar_value(x)));
       else {
         v[i] = dn_fmt("l%d", x->id);
-        if (b->ew_stamp[x->id] != loaded)
-          dn_buf_printf(c, "%sconst %s l%d = (%s)p%d[%s];\n", ind, em->real, x->id, em->real, x->id,
-                        leaf_index(x->shape, root->shape, flat));
-        b->ew_stamp[x->id] = loaded;
+        leaf_load(em, b, c, root, x, nest, loaded, ind);
       }
     }
     dn_buf_printf(c, "%sconst %s v%d = %s;\n", ind, em->real, id, op_expr(em, n, v[0], v[1]));
   }
 }
 
+/* The arena buffer under node x's views, or -1. */
+static int base_buf(const dn_em_body *b, const dn_node *x) {
+  while (b->nodes[x->id].kind == DN_EMK_VIEW) x = x->in[0];
+  return b->nodes[x->id].kind == DN_EMK_ARENA ? b->nodes[x->id].buf : -1;
+}
+
+/* Can the group's pointers be restrict? Only the in-place leaf (its pointer is the output's
+ * own, dn_o) may share the root's buffer: then every access to the written memory goes
+ * through dn_o and the compiler vectorizes without run-time overlap checks (GCC's -O2 cost
+ * model gives up on loops that need them). */
+static int restrict_ok(const dn_em_body *b, const dn_node *root, const ew_group *gr, const char *out) {
+  if (!b->nodes[root->id].inplace) return 1;
+  int rb = b->nodes[root->id].buf;
+  for (int m = 0; m < gr->n; m++) {
+    const dn_node *n = b->g->nodes.v[gr->ids[m]];
+    for (int i = 0; i < n->nin; i++) {
+      const dn_node *x = n->in[i];
+      const dn_em_node *xe = &b->nodes[x->id];
+      if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR) continue;
+      if (base_buf(b, x) == rb && strcmp(xe->expr, out)) return 0;
+    }
+  }
+  return 1;
+}
+
 /* Pointer declarations of the loaded leaves. */
-static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ew_group *gr) {
-  const char *rs = b->nodes[root->id].inplace ? "" : "restrict ";
+static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ew_group *gr, const char *out, int rs) {
   int done = new_stamp(b);
   for (int m = 0; m < gr->n; m++) {
     const dn_node *n = b->g->nodes.v[gr->ids[m]];
@@ -198,7 +302,8 @@ static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, 
       if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR || b->ew_stamp[x->id] == done) continue;
       b->ew_stamp[x->id] = done;
       const char *t = x->dtype == DN_I32 ? "int32_t" : em->real;
-      dn_buf_printf(c, "  const %s *%sp%d = %s;\n", t, rs, x->id, xe->expr);
+      if (rs && b->nodes[root->id].inplace && !strcmp(xe->expr, out)) dn_buf_printf(c, "  const %s *p%d = dn_o;\n", t, x->id);
+      else dn_buf_printf(c, "  const %s *%sp%d = %s;\n", t, rs ? "restrict " : "", x->id, xe->expr);
     }
   }
 }
@@ -209,10 +314,10 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
   for (int m = 0; m < gr.n; m++)
     if (((const dn_node *)b->g->nodes.v[gr.ids[m]])->op == DN_OP_RAND_UNIFORM) rand = 1;
   int64_t cnt = dn_shape_count(root->shape);
-  int inplace = b->nodes[root->id].inplace;
+  int inplace = b->nodes[root->id].inplace, rs = restrict_ok(b, root, &gr, out);
   dn_buf_printf(c, "{ /* %s%s%s */\n  %s *%sdn_o = %s;\n", dn_ops[root->op].name, flat ? "" : " (broadcast)",
-                inplace ? ", in place" : "", em->real, inplace ? "" : "restrict ", out);
-  leaf_ptrs(em, b, c, root, &gr);
+                inplace ? ", in place" : "", em->real, rs ? "restrict " : "", out);
+  leaf_ptrs(em, b, c, root, &gr, out, rs);
   if (rand)
     dn_buf_printf(c, "  const uint64_t dn_seed = *(const uint64_t *)(st + %zu);\n  const int64_t dn_step = *(const int64_t *)(st + %zu);\n",
                   em->step_off + 8, em->step_off);
@@ -220,24 +325,33 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
     dn_buf_printf(c, "  long dn_i;\n");
     if (em->o->threads > 1 && !em->serial && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
     dn_buf_printf(c, "  for (dn_i = 0; dn_i < %lld; ++dn_i) {\n", (long long)cnt);
-    body_stmts(em, b, c, root, &gr, 1, "    ");
+    body_stmts(em, b, c, root, &gr, NULL, new_stamp(b), "    ");
     dn_buf_printf(c, "    dn_o[dn_i] = v%d;\n  }\n}\n", root->id);
     free(gr.ids);
     return;
   }
-  int r = root->shape.rank;
+  ew_nest nest = make_nest(b, root, &gr);
+  int r = nest.n;
   dn_buf_printf(c, "  long dn_i0");
   for (int k = 1; k < r; k++) dn_buf_printf(c, ", dn_i%d", k);
   dn_buf_printf(c, ";\n");
   if (em->o->threads > 1 && !em->serial && cnt >= 32768) dn_buf_printf(c, "#pragma omp parallel for num_threads(%d)\n", em->o->threads);
-  for (int k = 0; k < r; k++)
-    dn_buf_printf(c, "%*sfor (dn_i%d = 0; dn_i%d < %lld; ++dn_i%d)%s\n", 2 + 2 * k, "", k, k, (long long)root->shape.dim[k], k,
-                  k == r - 1 ? " {" : "");
+  int loaded = new_stamp(b);
+  for (int k = 0; k < r; k++) {
+    const char *ind = dn_fmt("%*s", 2 + 2 * k, "");
+    if (k == r - 1) hoisted_loads(em, b, c, root, &gr, &nest, loaded, ind);
+    dn_buf_printf(c, "%sfor (dn_i%d = 0; dn_i%d < %lld; ++dn_i%d)%s\n", ind, k, k, (long long)nest.dim[k], k,
+                  k >= r - 2 ? " {" : "");
+  }
   const char *ind = dn_fmt("%*s", 2 * r + 2, "");
-  const char *flat_idx = leaf_index(root->shape, dn_shape_make(0, NULL), 0);
+  const char *flat_idx = dn_fmt("dn_i%d", r - 1);
+  int64_t stride = nest.dim[r - 1];
+  for (int k = r - 2; k >= 0; stride *= nest.dim[k--]) flat_idx = dn_fmt("%s + dn_i%d * %lld", flat_idx, k, (long long)stride);
   dn_buf_printf(c, "%sconst long dn_i = %s;\n", ind, flat_idx);
-  body_stmts(em, b, c, root, &gr, 0, ind);
-  dn_buf_printf(c, "%sdn_o[dn_i] = v%d;\n%*s}\n}\n", ind, root->id, 2 * r, "");
+  body_stmts(em, b, c, root, &gr, &nest, loaded, ind);
+  dn_buf_printf(c, "%sdn_o[dn_i] = v%d;\n%*s}\n", ind, root->id, 2 * r, "");
+  if (r >= 2) dn_buf_printf(c, "%*s}\n", 2 * r - 2, "");
+  dn_buf_printf(c, "}\n");
   free(gr.ids);
 }
 

@@ -44,6 +44,13 @@ static dk_pool dk_pool_geom(const dn_node *x, const dn_node *y, dn_window win) {
   return p;
 }
 
+/* Is every window inside the input (no padding, no bounds tests)? */
+static int dk_pool_inside(const dk_pool *p) {
+  const dn_window *w = &p->win;
+  return w->ph == 0 && w->pw == 0 && (p->oh - 1) * w->sh + (int64_t)(w->kh - 1) * w->dh < p->h &&
+         (p->ow - 1) * w->sw + (int64_t)(w->kw - 1) * w->dw < p->w;
+}
+
 /* Opens the window loop: dk_y, dk_x is the input position, dk_q its offset; positions in
  * the padding are skipped. */
 static void dk_pool_window(dn_buf *c, const dk_pool *p) {
@@ -51,9 +58,7 @@ static void dk_pool_window(dn_buf *c, const dk_pool *p) {
   dn_buf_printf(c, "        for (dk_i = 0; dk_i < %d; ++dk_i)\n          for (dk_j = 0; dk_j < %d; ++dk_j) {\n", w->kh, w->kw);
   dn_buf_printf(c, "            long dk_y = dk_oy * %d - %d + dk_i * %d, dk_x = dk_ox * %d - %d + dk_j * %d, dk_q;\n", w->sh,
                 w->ph, w->dh, w->sw, w->pw, w->dw);
-  int inside = w->ph == 0 && w->pw == 0 && (p->oh - 1) * w->sh + (int64_t)(w->kh - 1) * w->dh < p->h &&
-               (p->ow - 1) * w->sw + (int64_t)(w->kw - 1) * w->dw < p->w;
-  if (!inside)  /* every window inside the input: no bounds test at all */
+  if (!dk_pool_inside(p))  /* every window inside the input: no bounds test at all */
     dn_buf_printf(c, "            if (dk_y < 0 || dk_y >= %lld || dk_x < 0 || dk_x >= %lld) continue;\n", (long long)p->h,
                   (long long)p->w);
   dn_buf_printf(c, "            dk_q = (dk_p * %lld + dk_y) * %lld + dk_x;\n", (long long)p->h, (long long)p->w);
@@ -73,8 +78,33 @@ static void dk_clear(dn_buf *c, const char *out, int64_t count) {
   dn_buf_printf(c, "  { long dk_z; for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] = 0; }\n", (long long)count, out);
 }
 
+/* Max pooling with windows inside the input and at most 16 elements: the window unrolled in a
+ * loop over one output row, which the C compiler vectorizes (strided loads, selects). */
+static void dk_maxpool_rows(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *in) {
+  const dn_window *w = &p->win;
+  dn_buf_printf(c, "  const %s *restrict dk_x = %s;\n  %s *restrict dk_y = %s;\n  long dk_r;\n", ctx->real, in, ctx->real, out);
+  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
+  dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", ctx->real,
+                (long long)p->oh, (long long)p->h, (long long)p->oh, w->sh, (long long)p->w);
+  dn_buf_printf(c, "    %s *restrict dk_o = dk_y + dk_r * %lld;\n    long dk_ox;\n", ctx->real, (long long)p->ow);
+  dn_buf_printf(c, "    DN_IVDEP\n    for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n      %s dk_m = dk_s[dk_ox * %d], dk_v;\n", (long long)p->ow,
+                ctx->real, w->sw);
+  for (int i = 0; i < w->kh; i++)
+    for (int j = 0; j < w->kw; j++) {
+      if (i == 0 && j == 0) continue;
+      dn_buf_printf(c, "      dk_v = dk_s[dk_ox * %d + %lld];\n", w->sw, (long long)(i * w->dh * p->w + j * w->dw));
+      dn_buf_printf(c, "      dk_m = dk_v > dk_m || (dk_m == dk_m && dk_v != dk_v) ? dk_v : dk_m;\n");
+    }
+  dn_buf_printf(c, "      dk_o[dk_ox] = dk_m;  /* the first NaN wins, as max does */\n    }\n  }\n");
+}
+
 static void dk_maxpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   dk_pool p = dk_pool_geom(n->in[0], n, n->win);
+  if (dk_pool_inside(&p) && p.win.kh * p.win.kw <= 16) {
+    dk_maxpool_rows(c, ctx, &p, out, in[0]);
+    return;
+  }
   dk_pool_head(c, ctx, &p);
   dn_buf_printf(c, "        %s dk_m = 0;\n        int dk_any = 0;\n", ctx->real);
   dk_pool_window(c, &p);
@@ -84,9 +114,46 @@ static void dk_maxpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const 
   dn_buf_printf(c, "          }\n        (%s)[dk_o] = dk_m;\n      }\n  }\n", out);
 }
 
+/* Max pooling's gradient for windows that tile the input without overlap (stride = kernel),
+ * inside it, of at most 16 elements: every element of a window is written, dy at the first
+ * argmax and 0 elsewhere, in a loop over one output row that vectorizes like dk_maxpool_rows.
+ * Elements no window covers are cleared first. */
+static void dk_maxpool_bwd_rows(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *const *in) {
+  const dn_window *w = &p->win;
+  int kn = w->kh * w->kw;
+  if (p->oh * w->sh != p->h || p->ow * w->sw != p->w) dk_clear(c, out, p->planes * p->h * p->w);
+  dn_buf_printf(c, "  const %s *restrict dk_x = %s, *restrict dk_d = %s;\n  %s *restrict dk_g = %s;\n  long dk_r;\n", ctx->real, in[0],
+                in[1], ctx->real, out);
+  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
+  dn_buf_printf(c, "    const long dk_b = ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", (long long)p->oh, (long long)p->h,
+                (long long)p->oh, w->sh, (long long)p->w);
+  dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + dk_b, *restrict dk_e = dk_d + dk_r * %lld;\n", ctx->real, (long long)p->ow);
+  dn_buf_printf(c, "    %s *restrict dk_o = dk_g + dk_b;\n    long dk_ox;\n    DN_IVDEP\n", ctx->real);
+  dn_buf_printf(c, "    for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n", (long long)p->ow);
+  for (int e = 0; e < kn; e++)
+    dn_buf_printf(c, "      const %s dk_v%d = dk_s[dk_ox * %d + %lld];\n", ctx->real, e, w->sw,
+                  (long long)((e / w->kw) * p->w + e % w->kw));
+  dn_buf_printf(c, "      %s dk_m = dk_v0, dk_y = dk_e[dk_ox];\n", ctx->real);
+  for (int e = 1; e < kn; e++) dn_buf_printf(c, "      dk_m = dk_v%d > dk_m || (dk_m == dk_m && dk_v%d != dk_v%d) ? dk_v%d : dk_m;\n", e, e, e, e);
+  for (int e = 0; e < kn; e++) {  /* dk_y: the gradient not given yet (0 after the first argmax) */
+    long long at = (long long)((e / w->kw) * p->w + e % w->kw);
+    dn_buf_printf(c, "      dk_o[dk_ox * %d + %lld] = dk_v%d == dk_m || (dk_m != dk_m && dk_v%d != dk_v%d) ? dk_y : 0;\n", w->sw, at,
+                  e, e, e);
+    if (e + 1 < kn)
+      dn_buf_printf(c, "      dk_y = dk_v%d == dk_m || (dk_m != dk_m && dk_v%d != dk_v%d) ? 0 : dk_y;\n", e, e, e);
+  }
+  dn_buf_printf(c, "    }\n  }\n");
+}
+
 /* dx (out, shape of x = in[0]) gets dy (in[1]) at the first argmax of each window. */
 static void dk_maxpool_bwd(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   dk_pool p = dk_pool_geom(n->in[0], n->in[1], n->win);
+  if (dk_pool_inside(&p) && p.win.kh * p.win.kw <= 16 && p.win.kh == p.win.sh && p.win.kw == p.win.sw && p.win.dh == 1 &&
+      p.win.dw == 1) {
+    dk_maxpool_bwd_rows(c, ctx, &p, out, in);
+    return;
+  }
   dk_clear(c, out, dn_shape_count(n->shape));
   dk_pool_head(c, ctx, &p);  /* planes are disjoint: overlapping windows stay in one thread */
   dn_buf_printf(c, "        %s dk_m = 0;\n        long dk_arg = -1;\n", ctx->real);
@@ -161,7 +228,7 @@ static void dk_nest_open(dn_buf *c, const dk_nest *t) {
 }
 
 /* out (reduced shape, b) op= x (a). */
-static void dk_reduce(dn_buf *c, const dn_node *n, const char *out, const char *const *in) {
+static void dk_reduce(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   dk_nest t;
   int64_t so[DN_MAX_RANK];
   dn_shape xs = n->in[0]->shape;
@@ -177,6 +244,21 @@ static void dk_reduce(dn_buf *c, const dn_node *n, const char *out, const char *
   else
     dk_clear(c, out, dn_shape_count(n->shape));
   dn_buf_printf(c, "  {\n");
+  int r = t.rank;
+  if (!is_max && r > 0 && t.sa[r - 1] == 1 && t.sb[r - 1] == 0 && t.dim[r - 1] >= 32) {
+    /* a contiguous run summed per output: 16 partial sums the C compiler vectorizes (it does
+     * not reorder a single float sum), added up at the end */
+    long long d = (long long)t.dim[r - 1];
+    t.rank = r - 1;
+    dk_nest_open(c, &t);
+    dn_buf_printf(c, "    const %s *dk_p = (%s) + dk_ia;\n    %s dk_v[16] = {0}, dk_t = 0;\n    long dk_j, dk_l;\n", ctx->real, in[0],
+                  ctx->real);
+    dn_buf_printf(c, "    for (dk_j = 0; dk_j + 16 <= %lld; dk_j += 16)\n      for (dk_l = 0; dk_l < 16; ++dk_l) dk_v[dk_l] += dk_p[dk_j + dk_l];\n", d);
+    dn_buf_printf(c, "    for (dk_l = 0; dk_l < 16; ++dk_l) dk_t += dk_v[dk_l];\n");
+    if (d % 16) dn_buf_printf(c, "    for (dk_j = %lld; dk_j < %lld; ++dk_j) dk_t += dk_p[dk_j];\n", d / 16 * 16, d);
+    dn_buf_printf(c, "    (%s)[dk_ib] += dk_t;\n  }\n  }\n", out);
+    return;
+  }
   dk_nest_open(c, &t);
   if (is_max)
     dn_buf_printf(c, "    if ((%s)[dk_ia] > (%s)[dk_ib] || (%s)[dk_ia] != (%s)[dk_ia]) (%s)[dk_ib] = (%s)[dk_ia];\n", in[0], out,
@@ -340,7 +422,7 @@ static int dk_loops(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out
   case DN_OP_SUMPOOL2D: dk_sumpool(c, ctx, n, out, in); break;
   case DN_OP_SUMPOOL2D_BWD: dk_sumpool_bwd(c, ctx, n, out, in); break;
   case DN_OP_REDUCE_SUM:
-  case DN_OP_REDUCE_MAX: dk_reduce(c, n, out, in); break;
+  case DN_OP_REDUCE_MAX: dk_reduce(c, ctx, n, out, in); break;
   case DN_OP_EXPAND: dk_expand(c, n, out, in); break;
   case DN_OP_SOFTMAX:
   case DN_OP_LOG_SOFTMAX:
@@ -377,5 +459,9 @@ int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, c
 void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   if (!ctx->need) return;
   dn_buf_printf(c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n");
+  dn_buf_printf(c, "/* Marks loops without dependences between iterations that GCC's -O2 vectorizer would\n"
+                   " * otherwise skip (it does not trust restrict on local pointers). */\n"
+                   "#ifndef DN_IVDEP\n#if defined(__GNUC__) && !defined(__clang__)\n#define DN_IVDEP _Pragma(\"GCC ivdep\")\n"
+                   "#else\n#define DN_IVDEP\n#endif\n#endif\n");
   dn_kgemm_helpers(c, ctx);
 }

@@ -254,6 +254,86 @@ static const char dnk_small_text[] =
   "  }\n"
   "}\n";
 
+/* Direct convolution, stride 1 (float, AVX-512; other targets use the im2col GEMM). Over a
+ * zero-padded copy xp [C, hp, wp] of the input, output position (oy, ox) of the "wide" output
+ * q = oy * wp + ox reads xp[off[p] + q] for the im2col row p = (c, ki, kj), with
+ * off[p] = c hp wp + ki dh wp + kj dw: the B operand of y = W @ im2col(x) needs no packing,
+ * each micro-kernel step loads two 16-lane vectors straight from xp. The wide columns
+ * ox >= ow are computed and dropped: the valid lanes of a vector are consecutive outputs,
+ * so they are compressed and stored in one masked store (mk: valid lanes, sm: that many low
+ * lanes, oi: output index of the first valid one). */
+static const char dnk_dconv_text[] =
+  "#if defined(__AVX512F__)\n"
+  "#define DNK_DCONV 1\n"
+  "/* Masks of the nv 16-lane vectors of the wide output [oh, wp] (ow valid columns). */\n"
+  "static long dnk_dconv_plan(long oh, long ow, long wp, unsigned short *mk, unsigned short *sm, int *oi) {\n"
+  "  long q, end = (oh - 1) * wp + ow, nv = (end + 31) / 32 * 2, v;\n"
+  "  for (v = 0; v < nv; ++v) {\n"
+  "    unsigned m = 0, n = 0;\n"
+  "    int l;\n"
+  "    oi[v] = 0;\n"
+  "    for (l = 0; l < 16; ++l) {\n"
+  "      q = v * 16 + l;\n"
+  "      if (q >= end || q %% wp >= ow) continue;\n"
+  "      if (!n) oi[v] = (int)(q / wp * ow + q %% wp);\n"
+  "      m |= 1u << l, ++n;\n"
+  "    }\n"
+  "    mk[v] = (unsigned short)m;\n"
+  "    sm[v] = (unsigned short)((1u << n) - 1);\n"
+  "  }\n"
+  "  return nv;\n"
+  "}\n"
+  "static inline void dnk_dconv_put(float *d, unsigned short m, unsigned short s, __m512 v, int acc) {\n"
+  "  if (!m) return;\n"
+  "  v = _mm512_maskz_compress_ps((__mmask16)m, v);\n"
+  "  if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps((__mmask16)s, d));\n"
+  "  _mm512_mask_storeu_ps(d, (__mmask16)s, v);\n"
+  "}\n"
+  "/* Output vectors v, v + 1 (32 wide columns) of y [M, ldy] (+)= W @ im2col(xp); pa is W packed\n"
+  " * in 6-row panels over all K. */\n"
+  "static inline void dnk_dconv_v(long v, long M, long K, const float *pa, const int *off, const float *xp,\n"
+  "                               const unsigned short *mk, const unsigned short *sm, const int *oi, float *y, long ldy,\n"
+  "                               int acc) {\n"
+  "  const float *b = xp + v * 16;\n"
+  "  long i0;\n"
+  "  for (i0 = 0; i0 < M; i0 += 6) {\n"
+  "    const float *a = pa + i0 * K;\n"
+  "    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,\n"
+  "           c9 = c0, c10 = c0, c11 = c0;\n"
+  "    long p, r;\n"
+  "    for (p = 0; p < K; ++p) {\n"
+  "      const float *bp = b + off[p];\n"
+  "      __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), av;\n"
+  "      av = _mm512_set1_ps(a[p * 6]); c0 = _mm512_fmadd_ps(av, b0, c0); c1 = _mm512_fmadd_ps(av, b1, c1);\n"
+  "      av = _mm512_set1_ps(a[p * 6 + 1]); c2 = _mm512_fmadd_ps(av, b0, c2); c3 = _mm512_fmadd_ps(av, b1, c3);\n"
+  "      av = _mm512_set1_ps(a[p * 6 + 2]); c4 = _mm512_fmadd_ps(av, b0, c4); c5 = _mm512_fmadd_ps(av, b1, c5);\n"
+  "      av = _mm512_set1_ps(a[p * 6 + 3]); c6 = _mm512_fmadd_ps(av, b0, c6); c7 = _mm512_fmadd_ps(av, b1, c7);\n"
+  "      av = _mm512_set1_ps(a[p * 6 + 4]); c8 = _mm512_fmadd_ps(av, b0, c8); c9 = _mm512_fmadd_ps(av, b1, c9);\n"
+  "      av = _mm512_set1_ps(a[p * 6 + 5]); c10 = _mm512_fmadd_ps(av, b0, c10); c11 = _mm512_fmadd_ps(av, b1, c11);\n"
+  "    }\n"
+  "    {\n"
+  "      __m512 cv[12];\n"
+  "      cv[0] = c0; cv[1] = c1; cv[2] = c2; cv[3] = c3; cv[4] = c4; cv[5] = c5;\n"
+  "      cv[6] = c6; cv[7] = c7; cv[8] = c8; cv[9] = c9; cv[10] = c10; cv[11] = c11;\n"
+  "      for (r = 0; r < 6 && i0 + r < M; ++r) {\n"
+  "        float *d = y + (i0 + r) * ldy;\n"
+  "        dnk_dconv_put(d + oi[v], mk[v], sm[v], cv[2 * r], acc);\n"
+  "        dnk_dconv_put(d + oi[v + 1], mk[v + 1], sm[v + 1], cv[2 * r + 1], acc);\n"
+  "      }\n"
+  "    }\n"
+  "  }\n"
+  "}\n"
+  "/* All nv output vectors (par: spread over the threads; a separate loop, so that the serial one\n"
+  " * is not outlined by OpenMP and keeps its constants). */\n"
+  "static void dnk_dconv(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
+  "                      const unsigned short *mk, const unsigned short *sm, const int *oi, float *y, long ldy,\n"
+  "                      int acc, int par) {\n"
+  "  long v;\n"
+  "%s"
+  "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
+  "}\n"
+  "#endif\n";
+
 static const char dnk_driver_text[] =
   "/* All of A [M, K] packed once into d (dnk_pack_all_size elements), in the DNK_MC x\n"
   " * DNK_KC blocks dnk_gemm walks: block (ib, pb) at (ib * nkb + pb) * DNK_MC * DNK_KC. For an\n"
@@ -268,9 +348,35 @@ static const char dnk_driver_text[] =
   "    }\n"
   "  return d;\n"
   "}\n"
+  "/* Tile `tile` of C (+)= A [M, K] @ B [K, N] (see dnk_gemm). */\n"
+  "static inline void dnk_gemm_tile(long tile, long ni, long ncw, long M, long N, long K, const dnk_view *A,\n"
+  "                                 const dnk_view *B, const dnk_outv *C, int acc, const dnk_real *apk) {\n"
+  "  dnk_real ap[DNK_MC * DNK_KC], bp[DNK_KC * DNK_NC];\n"
+  "  long jc = tile / ni * ncw, ic = tile %% ni * DNK_MC, pc, jr, ir, nkb = (K + DNK_KC - 1) / DNK_KC;\n"
+  "  long nc = N - jc < ncw ? N - jc : ncw, mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
+  "  for (pc = 0; pc < K; pc += DNK_KC) {\n"
+  "    long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
+  "    int a2 = acc || pc > 0 || C->kind == 1;\n"
+  "    const dnk_real *a = apk ? apk + (ic / DNK_MC * nkb + pc / DNK_KC) * DNK_MC * DNK_KC : ap;\n"
+  "    dnk_pack_b(B, bp, pc, jc, kc, nc);\n"
+  "    if (!apk) dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
+  "    for (jr = 0; jr < nc; jr += DNK_NR)\n"
+  "      for (ir = 0; ir < mc; ir += DNK_MR) {\n"
+  "        dnk_real t[DNK_MR * DNK_NR];\n"
+  "        if (C->kind == 0 && C->cs == 1 && mc - ir >= DNK_MR && nc - jr >= DNK_NR) {\n"
+  "          dnk_micro_c(kc, a + ir * kc, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
+  "          continue;\n"
+  "        }\n"
+  "        dnk_micro(kc, a + ir * kc, bp + jr * kc, t);\n"
+  "        dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
+  "                  nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
+  "      }\n"
+  "  }\n"
+  "}\n"
   "/* C (+)= A [M, K] @ B [K, N] through the views, in DNK_MC x DNK_NC tiles of C (each packs\n"
   " * its own panels, so tiles are independent); par: spread the tiles over threads (never\n"
-  " * for col2im results, whose tiles overlap); apk: A packed by dnk_pack_a_all, or NULL. */\n"
+  " * for col2im results, whose tiles overlap; a separate loop, so that OpenMP does not outline\n"
+  " * the serial one); apk: A packed by dnk_pack_a_all, or NULL. */\n"
   "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par,\n"
   "                     const dnk_real *apk) {\n"
   "  long ni = (M + DNK_MC - 1) / DNK_MC, ncw = DNK_NC, nt, tile;\n"
@@ -284,29 +390,7 @@ static const char dnk_driver_text[] =
   "    return;\n"
   "  }\n"
   "%s"
-  "  for (tile = 0; tile < nt; ++tile) {\n"
-  "    dnk_real ap[DNK_MC * DNK_KC], bp[DNK_KC * DNK_NC];\n"
-  "    long jc = tile / ni * ncw, ic = tile %% ni * DNK_MC, pc, jr, ir, nkb = (K + DNK_KC - 1) / DNK_KC;\n"
-  "    long nc = N - jc < ncw ? N - jc : ncw, mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
-  "    for (pc = 0; pc < K; pc += DNK_KC) {\n"
-  "      long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
-  "      int a2 = acc || pc > 0 || C->kind == 1;\n"
-  "      const dnk_real *a = apk ? apk + (ic / DNK_MC * nkb + pc / DNK_KC) * DNK_MC * DNK_KC : ap;\n"
-  "      dnk_pack_b(B, bp, pc, jc, kc, nc);\n"
-  "      if (!apk) dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
-  "      for (jr = 0; jr < nc; jr += DNK_NR)\n"
-  "        for (ir = 0; ir < mc; ir += DNK_MR) {\n"
-  "          dnk_real t[DNK_MR * DNK_NR];\n"
-  "          if (C->kind == 0 && C->cs == 1 && mc - ir >= DNK_MR && nc - jr >= DNK_NR) {\n"
-  "            dnk_micro_c(kc, a + ir * kc, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
-  "            continue;\n"
-  "          }\n"
-  "          dnk_micro(kc, a + ir * kc, bp + jr * kc, t);\n"
-  "          dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
-  "                    nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
-  "        }\n"
-  "    }\n"
-  "  }\n"
+  "  for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
   "}\n";
 
 /* Prints dnk_axpy (y += a x) and dnk_dot for one vector ISA: `w` lanes, 2 dot accumulators. */
@@ -323,6 +407,32 @@ static void dnk_vec1(dn_buf *c, const char *vt, const char *pre, const char *sfx
   dn_buf_printf(c, "    s1 = %s_fmadd_%s(%s_loadu_%s(x + j + %d), %s_loadu_%s(y + j + %d), s1);\n  }\n", pre, sfx, pre, sfx, w,
                 pre, sfx, w);
   dn_buf_printf(c, "  %s_storeu_%s(l, %s_add_%s(s0, s1));\n  for (q = 0; q < %d; ++q) s += l[q];\n", pre, sfx, pre, sfx, w);
+}
+
+/* Prints dnk_wg<m>x<n>, the direct weight-gradient kernel (float, AVX-512): an m x n tile of
+ * dw[i, j] (+)= sum over t of d[i, t] * xp[off[j] + t], t over nq 16-lane vectors, with d the
+ * output gradient spread over the wide output (zeros in the dropped columns) and xp the padded
+ * input as in dnk_dconv: m + n loads for m n fused multiply-adds, each accumulator reduced
+ * across its lanes at the end. Only the first mr rows and nr columns are stored. */
+static void dnk_wg_text(dn_buf *c, int m, int n) {
+  dn_buf_printf(c, "static void dnk_wg%dx%d(long nq, const float *d, long ldd, const float *xp, const int *off, float *w, long ldw,\n"
+                   "                     long mr, long nr, int first) {\n  long t;\n  int i, j;\n  float s[%d];\n", m, n, m * n);
+  dn_buf_printf(c, "  __m512 ");
+  for (int i = 0; i < m * n; i++) dn_buf_printf(c, "%sa%d = _mm512_setzero_ps()", i ? ", " : "", i);
+  dn_buf_printf(c, ";\n  const float ");
+  for (int j = 0; j < n; j++) dn_buf_printf(c, "%s*x%d = xp + off[%d]", j ? ", " : "", j, j);
+  dn_buf_printf(c, ";\n  for (t = 0; t < nq * 16; t += 16) {\n    __m512 xv");
+  for (int i = 0; i < m; i++) dn_buf_printf(c, ", d%d = _mm512_loadu_ps(d + %d * ldd + t)", i, i);
+  dn_buf_printf(c, ";\n");
+  for (int j = 0; j < n; j++) {
+    dn_buf_printf(c, "    xv = _mm512_loadu_ps(x%d + t);", j);
+    for (int i = 0; i < m; i++) dn_buf_printf(c, " a%d = _mm512_fmadd_ps(d%d, xv, a%d);", i * n + j, i, i * n + j);
+    dn_buf_printf(c, "\n");
+  }
+  dn_buf_printf(c, "  }\n");
+  for (int i = 0; i < m * n; i++) dn_buf_printf(c, "  s[%d] = _mm512_reduce_add_ps(a%d);\n", i, i);
+  dn_buf_printf(c, "  for (i = 0; i < mr; ++i)\n    for (j = 0; j < nr; ++j)\n"
+                   "      w[i * ldw + j] = (first ? 0 : w[i * ldw + j]) + s[i * %d + j];\n}\n", n);
 }
 
 /* Prints dnk_axpy and dnk_dot: vector loops for AVX-512 / AVX2+FMA, a scalar tail. */
@@ -419,7 +529,24 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   dnk_micro_text(c, dbl);
   dnk_vec_text(c, dbl);
   dn_buf_printf(c, dnk_small_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && N > 512) schedule(static)\n" : "");
-  dn_buf_printf(c, dnk_driver_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && nt > 1) schedule(static)\n" : "");
+  dn_buf_printf(c, dnk_driver_text,
+                ctx->threads > 1 ? "  if (par && nt > 1) {\n"
+                                   "#pragma omp parallel for schedule(static)\n"
+                                   "    for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
+                                   "    return;\n  }\n"
+                                   : "");
+  if (ctx->need & (DN_KNEED_DCONV | DN_KNEED_WG44 | DN_KNEED_WG35)) {
+    dn_buf_printf(c, dnk_dconv_text,
+                  ctx->threads > 1 ? "  if (par && nv > 2) {\n"
+                                     "#pragma omp parallel for schedule(static)\n"
+                                     "    for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
+                                     "    return;\n  }\n"
+                                     : "  (void)par;\n");
+    dn_buf_printf(c, "#if defined(__AVX512F__)\n");
+    if (ctx->need & DN_KNEED_WG44) dnk_wg_text(c, 4, 4);
+    if (ctx->need & DN_KNEED_WG35) dnk_wg_text(c, 3, 5);
+    dn_buf_printf(c, "#endif\n");
+  }
 }
 
 /* --- GEMM nodes ------------------------------------------------------------------- */
@@ -525,9 +652,71 @@ static long long dnk_prepack(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const
   return bytes;
 }
 
+/* Can the direct kernel (dnk_dconv) run this forward-like convolution? Float code, stride 1,
+ * and at least half of the wide output's columns valid. */
+static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
+  const dn_window *w = &k->win;
+  long long dh = w->dh > 0 ? w->dh : 1, dw = w->dw > 0 ? w->dw : 1;
+  long long hp = k->oh + (w->kh - 1) * dh, wp = k->ow + (w->kw - 1) * dw;
+  return strcmp(ctx->real, "float") == 0 && w->sh == 1 && w->sw == 1 && !dnk_pointwise(k) && 2 * k->ow >= wp &&
+         (k->c / k->g) * hp * wp < (1LL << 30);
+}
+
+/* Prints the direct-convolution path of y[n, g] = W_g @ im2col(x[n, g]) for a forward-like
+ * geometry k (x [n, c, h, w], y [n, f, oh, ow], weights w [g, f/g, (c/g) kh kw] row-major),
+ * using the scratch area from byte `at`: the packed weights, the offset and mask tables, and
+ * one padded input per thread. Samples are split in --threads chunks; one sample: the
+ * output vectors are. */
+static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
+                           long long at) {
+  const dn_window *win = &k->win;
+  long long dh = win->dh > 0 ? win->dh : 1, dw = win->dw > 0 ? win->dw : 1, kk = (long long)win->kh * win->kw;
+  long long cg = k->c / k->g, m = k->f / k->g, kd = cg * kk, mp = (m + 5) / 6 * 6;
+  long long hp = k->oh + (win->kh - 1) * dh, wp = k->ow + (win->kw - 1) * dw;
+  long long end = (k->oh - 1) * wp + k->ow, nv = (end + 31) / 32 * 2, xps = (cg * hp * wp + 64 + 15) / 16 * 16;
+  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+  long long o_off = at + dnk_scratch_bytes(ctx, k->g * mp * kd), o_mk = o_off + (kd * 4 + 63) / 64 * 64;
+  long long o_sm = o_mk + (nv * 2 + 63) / 64 * 64, o_oi = o_sm + (nv * 2 + 63) / 64 * 64;
+  long long o_xp = o_oi + (nv * 4 + 63) / 64 * 64;
+  long long r0 = win->ph < 0 ? -win->ph : 0, r1 = k->h < hp - win->ph ? k->h : hp - win->ph;
+  long long x0 = win->pw < 0 ? -win->pw : 0, x1 = k->w < wp - win->pw ? k->w : wp - win->pw;
+  ctx->need |= DN_KNEED_DCONV;
+  dnk_need_scratch(ctx, o_xp + nq * xps * 4);
+  dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  float *dk_pd = (float *)(dk_s + %lld), *dk_xs = (float *)(dk_s + %lld);\n",
+                ctx->scratch, at, o_xp);
+  dn_buf_printf(c, "  int *dk_off = (int *)(dk_s + %lld), *dk_oi = (int *)(dk_s + %lld);\n", o_off, o_oi);
+  dn_buf_printf(c, "  unsigned short *dk_mk = (unsigned short *)(dk_s + %lld), *dk_sm = (unsigned short *)(dk_s + %lld);\n",
+                o_mk, o_sm);
+  dn_buf_printf(c, "  long dk_q, dk_p;\n  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n", (long long)k->g);
+  dn_buf_printf(c, "    dnk_view dk_wa = dnk_dense((%s) + dk_p * %lld, %lld, 1);\n", w, m * kd, kd);
+  dn_buf_printf(c, "    dnk_pack_a(&dk_wa, dk_pd + dk_p * %lld, 0, 0, %lld, %lld);\n  }\n", mp * kd, m, kd);
+  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p)\n", kd);
+  dn_buf_printf(c, "    dk_off[dk_p] = (int)(dk_p / %lld * %lld + dk_p %% %lld / %d * %lld + dk_p %% %d * %lld);\n", kk, hp * wp,
+                kk, win->kw, dh * wp, win->kw, dw);
+  dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, wp);
+  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, xps);
+  dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
+                (long long)k->n, nq);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_xp[dk_i] = 0;\n", xps);
+  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
+  dn_buf_printf(c, "      long dk_c, dk_r;\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", cg);
+  dn_buf_printf(c, "        for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", r0, r1);
+  dn_buf_printf(c, "          memcpy(dk_xp + (dk_c * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld, %lld * sizeof(float));\n",
+                hp, win->ph, wp, x0 + win->pw, x, (long long)k->h, (long long)k->w, x0, x1 - x0);
+  dn_buf_printf(c, "      dnk_dconv(%lld, %lld, %lld, dk_pd + dk_g * %lld, dk_off, dk_xp, dk_mk, dk_sm, dk_oi, (%s) + dk_y, %lld, 0, %d);\n",
+                m, kd, nv, mp * kd, y, (long long)k->oh * k->ow, ctx->threads > 1 && nq == 1);
+  dn_buf_printf(c, "    }\n  }\n  }\n");
+}
+
 static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow;
-  int inner_par = ctx->threads > 1 && k->n == 1;
+  int inner_par = ctx->threads > 1 && k->n == 1, direct = dnk_dconv_ok(ctx, k);
+  if (direct) {
+    dn_buf_printf(c, "#if defined(DNK_DCONV)\n");
+    dnk_dconv_emit(c, ctx, k, in[1], in[0], out, 0);
+    dn_buf_printf(c, "#else\n");
+  }
   dnk_prepack(c, ctx, k, in[1], fg, r, r, 1, 0);
   dnk_conv_loops(c, ctx, k, 1, NULL, NULL);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense((%s) + dk_g * %lld, %lld, 1);\n", in[1], fg * r, r);
@@ -541,6 +730,7 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_y, %lld, 1);\n", out, ohw);
   dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pa[dk_g]);\n    }\n  }\n", fg, ohw, r,
                 inner_par);
+  if (direct) dn_buf_printf(c, "#endif\n");
 }
 
 static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
@@ -566,18 +756,35 @@ static void dnk_conv_bwd_data_col2im(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *
 
 /* Stride 1, dilation 1: dx is the forward convolution of dy with the weights flipped in
  * space and transposed (W'[c, f] = W[f, c] rotated by 180 degrees), padded by k - 1 - p
- * before: dx_n,g = W'_g [Cg, Fg*kh*kw] @ im2col(dy_n,g). A gather (packed im2col) instead of
- * the col2im scatter-add, and no zeroing of dx first (CIFAR CNN training step 152 -> 135 ms).
- * W' is built in the scratch area, its packed panels after it. */
-static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
-  long long kk = (long long)k->win.kh * k->win.kw, cg = k->c / k->g, fg = k->f / k->g, hw = k->h * k->w;
-  long long wn = (long long)k->f * cg * kk, wbytes = dnk_scratch_bytes(ctx, wn);
+ * before: dx_n,g = W'_g [Cg, Fg*kh*kw] @ im2col(dy_n,g). A gather instead of the col2im
+ * scatter-add, and no zeroing of dx first (CIFAR CNN training step 152 -> 135 ms). */
+
+/* dy's side of that forward convolution. */
+static dn_kconv dnk_flipped(const dn_kconv *k) {
+  dn_kconv t = *k;
+  t.c = k->f, t.h = k->oh, t.w = k->ow, t.f = k->c, t.oh = k->h, t.ow = k->w;
+  t.win.ph = k->win.kh - 1 - k->win.ph, t.win.pw = k->win.kw - 1 - k->win.pw;
+  return t;
+}
+
+/* Prints W' into the scratch area (dk_wt); returns its bytes. */
+static long long dnk_flip_weights(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w) {
+  long long kk = (long long)k->win.kh * k->win.kw, cg = k->c / k->g, fg = k->f / k->g;
+  long long wbytes = dnk_scratch_bytes(ctx, (long long)k->f * cg * kk);
   dnk_need_scratch(ctx, wbytes);
   dn_buf_printf(c, "  dnk_real *dk_wt = (dnk_real *)(%s);\n  {\n    long dk_g, dk_c, dk_f, dk_k;\n", ctx->scratch);
   dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g)\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", (long long)k->g, cg);
   dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_k = 0; dk_k < %lld; ++dk_k)\n", fg, kk);
   dn_buf_printf(c, "            dk_wt[((dk_g * %lld + dk_c) * %lld + dk_f) * %lld + dk_k] = (%s)[((dk_g * %lld + dk_f) * %lld + dk_c) * %lld + %lld - dk_k];\n  }\n",
-                cg, fg, kk, in[1], fg, cg, kk, kk - 1);
+                cg, fg, kk, w, fg, cg, kk, kk - 1);
+  return wbytes;
+}
+
+/* The flipped convolution through the tiled GEMM (implicit im2col of dy); W' is at dk_wt,
+ * its packed panels after it. */
+static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in,
+                                   long long wbytes) {
+  long long kk = (long long)k->win.kh * k->win.kw, cg = k->c / k->g, fg = k->f / k->g, hw = k->h * k->w;
   dnk_prepack(c, ctx, k, "dk_wt", cg, fg * kk, fg * kk, 1, wbytes);
   dnk_conv_loops(c, ctx, k, 1, NULL, NULL);
   dn_buf_printf(c, "      dnk_view dk_va = dnk_dense(dk_wt, 1, 1);\n");
@@ -589,19 +796,81 @@ static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k,
                 ctx->threads > 1 && k->n == 1);
 }
 
+/* Stride 1 with k - 1 - p >= 0: the flipped convolution through the direct kernel where it
+ * is available (its cost does not depend on im2col packing, so LeNet's valid 5x5 pays too:
+ * 1166 -> XXX us); else through the GEMM for "same" convolutions (k - 1 - p <= p: otherwise
+ * the transposed convolution runs over mostly padding, LeNet's valid 5x5 1.35x slower) and
+ * col2im for the rest. */
 static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   const dn_window *w = &k->win;
-  int unit = w->sh == 1 && w->sw == 1 && (w->dh <= 1) && (w->dw <= 1);
-  /* only when the flipped padding k - 1 - p is at most p ("same" convolutions): otherwise the
-   * transposed convolution runs over mostly padding (LeNet's valid 5x5: 1.35x slower) */
-  int pad_ok = w->kh - 1 - w->ph >= 0 && w->kh - 1 - w->ph <= w->ph && w->kw - 1 - w->pw >= 0 && w->kw - 1 - w->pw <= w->pw;
-  if (unit && pad_ok && !dnk_pointwise(k)) dnk_conv_bwd_data_flip(c, ctx, k, out, in);
+  int unit = w->sh == 1 && w->sw == 1 && (w->dh <= 1) && (w->dw <= 1) && !dnk_pointwise(k);
+  int flip = unit && w->kh - 1 - w->ph >= 0 && w->kw - 1 - w->pw >= 0;
+  int same = flip && w->kh - 1 - w->ph <= w->ph && w->kw - 1 - w->pw <= w->pw;
+  dn_kconv t = dnk_flipped(k);
+  int direct = flip && dnk_dconv_ok(ctx, &t);
+  if (direct) {
+    dn_buf_printf(c, "#if defined(DNK_DCONV)\n");
+    dnk_dconv_emit(c, ctx, &t, "dk_wt", in[0], out, dnk_flip_weights(c, ctx, k, in[1]));
+    dn_buf_printf(c, "#else\n");
+  }
+  if (same) dnk_conv_bwd_data_flip(c, ctx, k, out, in, dnk_flip_weights(c, ctx, k, in[1]));
   else dnk_conv_bwd_data_col2im(c, ctx, k, out, in);
+  if (direct) dn_buf_printf(c, "#endif\n");
+}
+
+/* Direct weight gradient (stride 1, float, AVX-512): dw_g [Fg, R] = sum over samples of
+ * dy spread over the wide output (dyw, zeros in the dropped columns) times the padded input
+ * at the im2col offsets, by dnk_wg tiles; no im2col, no transposed packing. Samples in
+ * --threads chunks as in dnk_conv_bwd_w. */
+static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+  const dn_window *win = &k->win;
+  long long dh = win->dh > 0 ? win->dh : 1, dw = win->dw > 0 ? win->dw : 1, kk = (long long)win->kh * win->kw;
+  long long cg = k->c / k->g, fg = k->f / k->g, r = cg * kk, fr = (long long)k->f * r;
+  long long hp = k->oh + (win->kh - 1) * dh, wp = k->ow + (win->kw - 1) * dw;
+  long long end = (k->oh - 1) * wp + k->ow, nvq = (end + 15) / 16, ldd = nvq * 16;
+  int m = 4, n = 4;
+  if (((fg + 2) / 3 * 3) * ((r + 4) / 5 * 5) < ((fg + 3) / 4 * 4) * ((r + 3) / 4 * 4)) m = 3, n = 5;
+  long long fp = (fg + m - 1) / m * m, rp = (r + n - 1) / n * n, xps = (cg * hp * wp + 64 + 15) / 16 * 16;
+  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+  long long per = fp * ldd + xps, o_off = dnk_scratch_bytes(ctx, nq * per), o_part = o_off + (rp * 4 + 63) / 64 * 64;
+  long long r0 = win->ph < 0 ? -win->ph : 0, r1 = k->h < hp - win->ph ? k->h : hp - win->ph;
+  long long x0 = win->pw < 0 ? -win->pw : 0, x1 = k->w < wp - win->pw ? k->w : wp - win->pw;
+  ctx->need |= m == 4 ? DN_KNEED_WG44 : DN_KNEED_WG35;
+  dnk_need_scratch(ctx, o_part + dnk_scratch_bytes(ctx, (nq - 1) * fr));
+  dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  int *dk_off = (int *)(dk_s + %lld);\n", ctx->scratch, o_off);
+  dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(dk_s + %lld);\n  long dk_q, dk_p;\n", o_part);
+  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p)  /* columns past R read xp[0..], dropped */\n", rp);
+  dn_buf_printf(c, "    dk_off[dk_p] = dk_p < %lld ? (int)(dk_p / %lld * %lld + dk_p %% %lld / %d * %lld + dk_p %% %d * %lld) : 0;\n", r,
+                kk, hp * wp, kk, win->kw, dh * wp, win->kw, dw);
+  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
+  dn_buf_printf(c, "    float *dk_dw = (float *)dk_s + dk_q * %lld, *dk_xp = dk_dw + %lld;\n", per, fp * ldd);
+  dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
+  dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
+                (long long)k->n, nq);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_dw[dk_i] = 0;\n", per);
+  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
+  dn_buf_printf(c, "      long dk_c, dk_r, dk_f, dk_j;\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", cg);
+  dn_buf_printf(c, "        for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", r0, r1);
+  dn_buf_printf(c, "          memcpy(dk_xp + (dk_c * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld, %lld * sizeof(float));\n",
+                hp, win->ph, wp, x0 + win->pw, in[1], (long long)k->h, (long long)k->w, x0, x1 - x0);
+  dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld; ++dk_f)\n        for (dk_r = 0; dk_r < %lld; ++dk_r)\n", fg, (long long)k->oh);
+  dn_buf_printf(c, "          memcpy(dk_dw + dk_f * %lld + dk_r * %lld, (%s) + dk_y + (dk_f * %lld + dk_r) * %lld, %lld * sizeof(float));\n",
+                ldd, wp, in[0], (long long)k->oh, (long long)k->ow, (long long)k->ow);
+  dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld; dk_f += %d)\n        for (dk_j = 0; dk_j < %lld; dk_j += %d)\n", fg, m, r, n);
+  dn_buf_printf(c, "          dnk_wg%dx%d(%lld, dk_dw + dk_f * %lld, %lld, dk_xp, dk_off + dk_j, dk_dst + dk_g * %lld + dk_f * %lld + dk_j, %lld,\n"
+                   "                   %lld - dk_f < %d ? %lld - dk_f : %d, %lld - dk_j < %d ? %lld - dk_j : %d, dk_n == dk_lo);\n",
+                m, n, nvq, ldd, ldd, fg * r, r, r, fg, m, fg, m, r, n, r, n);
+  dn_buf_printf(c, "    }\n  }\n  }\n");
+  if (nq == 1) return;
+  dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_t = dk_part + (dk_q - 1) * %lld;\n",
+                nq, fr);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_t[dk_i];\n  }\n", fr, out);
 }
 
 /* dw_g [Fg, R] = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T: each im2col row becomes one
  * B panel column, so x is unfolded once per sample. */
-static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+static void dnk_conv_bwd_w_gemm(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   long long r = k->c / k->g * k->win.kh * k->win.kw, fg = k->f / k->g, ohw = k->oh * k->ow, hw = k->h * k->w;
   long long fr = (long long)k->f * r;
   /* Samples split into one contiguous chunk per thread (as many chunks as --threads), each
@@ -635,6 +904,17 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_s = dk_part + (dk_q - 1) * %lld;\n",
                 nq, fr);
   dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_s[dk_i];\n  }\n", fr, out);
+}
+
+static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
+  int direct = dnk_dconv_ok(ctx, k);
+  if (direct) {
+    dn_buf_printf(c, "#if defined(DNK_DCONV)\n");
+    dnk_wgrad_emit(c, ctx, k, out, in);
+    dn_buf_printf(c, "#else\n");
+  }
+  dnk_conv_bwd_w_gemm(c, ctx, k, out, in);
+  if (direct) dn_buf_printf(c, "#endif\n");
 }
 
 int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {

@@ -16,6 +16,9 @@ enum {
   DN_KNEED_GEMM = 1u << 0,   /* the dnk_gemm helper family */
   DN_KNEED_CBLAS = 1u << 1,  /* #include <cblas.h> */
   DN_KNEED_BASE = 1u << 2,   /* <math.h>, <stdint.h> for the loop kernels */
+  DN_KNEED_DCONV = 1u << 3,  /* the direct convolution helpers (float, AVX-512) */
+  DN_KNEED_WG44 = 1u << 4,   /* the 4 x 4 direct weight-gradient kernel */
+  DN_KNEED_WG35 = 1u << 5,   /* the 3 x 5 one */
 };
 
 /* Spatial geometry of one convolution: input [C, H, W] per sample, output [F, OH, OW]. */

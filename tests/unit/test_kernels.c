@@ -204,6 +204,9 @@ static void conv_cases(void) {
   conv_case("conv 1x1 stride 2", (cgeo){2, 5, 5, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv uncovered tail", (cgeo){1, 2, 8, 8, 3, 3, 3, 3, 3, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv big", (cgeo){2, 16, 12, 12, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
+  /* the direct kernel (AVX-512 float): output rows spanning vectors, filters not a multiple of 6 */
+  conv_case("conv 5x5 valid", (cgeo){3, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv 5x5 pad 2", (cgeo){2, 1, 28, 20, 7, 5, 5, 1, 1, 2, 2, 1, 1, 1, 0, 0});
   conv_case("conv1d", (cgeo){3, 3, 1, 11, 5, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, 1});
   conv_case("conv1d groups", (cgeo){2, 4, 1, 9, 6, 1, 2, 1, 1, 0, 1, 1, 2, 2, 0, 1});
 }
