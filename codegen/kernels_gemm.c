@@ -188,6 +188,48 @@ static const char dnk_pack_text[] =
   "    if (pad > nc) dnk_panel_put(d, kc, p, nc, NULL, pad - nc);\n"
   "  }\n"
   "}\n"
+  "#if defined(__AVX512F__) && defined(DNK_F32)\n"
+  "/* 16 x 16 transpose in registers: r[i] becomes column i. */\n"
+  "static inline void dnk_tr16(__m512 *r) {\n"
+  "  __m512 t[16];\n"
+  "  int i, m;\n"
+  "  for (i = 0; i < 8; ++i) {\n"
+  "    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);\n"
+  "    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);\n"
+  "  }\n"
+  "  for (i = 0; i < 4; ++i) {\n"
+  "    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);\n"
+  "    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);\n"
+  "    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);\n"
+  "    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);\n"
+  "  }\n"
+  "  for (i = 0; i < 2; ++i)\n"
+  "    for (m = 0; m < 4; ++m) {\n"
+  "      t[8 * i + m] = _mm512_shuffle_f32x4(r[8 * i + m], r[8 * i + 4 + m], 0x88);\n"
+  "      t[8 * i + 4 + m] = _mm512_shuffle_f32x4(r[8 * i + m], r[8 * i + 4 + m], 0xDD);\n"
+  "    }\n"
+  "  for (m = 0; m < 4; ++m) {\n"
+  "    r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);\n"
+  "    r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xDD);\n"
+  "    r[4 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0x88);\n"
+  "    r[12 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0xDD);\n"
+  "  }\n"
+  "}\n"
+  "/* Packs a full DNK_NR-column panel of B whose columns are contiguous (B^T stored) by 16 x 16\n"
+  " * transposes; returns how many of the kc rows it packed (a multiple of 16). */\n"
+  "static inline long dnk_pack_bt(const dnk_view *B, dnk_real *restrict q, long pc, long j0, long kc) {\n"
+  "  long p, h;\n"
+  "  int i;\n"
+  "  for (p = 0; p + 16 <= kc; p += 16)\n"
+  "    for (h = 0; h < DNK_NR; h += 16) {\n"
+  "      __m512 r[16];\n"
+  "      for (i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(B->p + (j0 + h + i) * B->cs + pc + p);\n"
+  "      dnk_tr16(r);\n"
+  "      for (i = 0; i < 16; ++i) _mm512_storeu_ps(q + (p + i) * DNK_NR + h, r[i]);\n"
+  "    }\n"
+  "  return p;\n"
+  "}\n"
+  "#endif\n"
   "/* Packs B[pc.., jc..] (kc x nc) into DNK_NR-column panels, zero-padded. */\n"
   "static inline void dnk_pack_b(const dnk_view *B, dnk_real *restrict d, long pc, long jc, long kc, long nc) {\n"
   "  long j0, j, p;\n"
@@ -205,6 +247,16 @@ static const char dnk_pack_text[] =
   "      for (p = 0; p < kc; ++p) {\n"
   "        const dnk_real *s = B->p + (pc + p) * B->rs + jc + j0;\n"
   "        for (j = 0; j < DNK_NR; ++j) q[p * DNK_NR + j] = s[j];\n"
+  "      }\n"
+  "    } else if (B->rs == 1) {  /* B^T stored (a [out, in] weight): read its rows */\n"
+  "      long p0 = 0;\n"
+  "#if defined(__AVX512F__) && defined(DNK_F32)\n"
+  "      if (nr == DNK_NR) p0 = dnk_pack_bt(B, q, pc, jc + j0, kc);\n"
+  "#endif\n"
+  "      for (j = 0; j < DNK_NR; ++j) {\n"
+  "        const dnk_real *s = B->p + (jc + j0 + j) * B->cs + pc;\n"
+  "        if (j < nr) for (p = p0; p < kc; ++p) q[p * DNK_NR + j] = s[p];\n"
+  "        else for (p = p0; p < kc; ++p) q[p * DNK_NR + j] = 0;\n"
   "      }\n"
   "    } else {\n"
   "      for (p = 0; p < kc; ++p)\n"
@@ -265,6 +317,9 @@ static const char dnk_small_text[] =
 static const char dnk_dconv_text[] =
   "#if defined(__AVX512F__)\n"
   "#define DNK_DCONV 1\n"
+  "/* Keeps a loaded vector in a register: GCC otherwise folds the (unaligned, often line-\n"
+  " * splitting) load into every multiply-add that uses it, loading it again each time. */\n"
+  "#if defined(__GNUC__)\n#define DNK_REG(v) __asm__(\"\" : \"+v\"(v))\n#else\n#define DNK_REG(v) (void)0\n#endif\n"
   "/* Masks of the nv 16-lane vectors of the wide output [oh, wp] (ow valid columns). */\n"
   "static long dnk_dconv_plan(long oh, long ow, long wp, unsigned short *mk, unsigned short *sm, int *oi) {\n"
   "  long q, end = (oh - 1) * wp + ow, nv = (end + 31) / 32 * 2, v;\n"
@@ -304,6 +359,7 @@ static const char dnk_dconv_text[] =
   "    for (p = 0; p < K; ++p) {\n"
   "      const float *bp = b + off[p];\n"
   "      __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), av;\n"
+  "      DNK_REG(b0); DNK_REG(b1);\n"
   "      av = _mm512_set1_ps(a[p * 6]); c0 = _mm512_fmadd_ps(av, b0, c0); c1 = _mm512_fmadd_ps(av, b1, c1);\n"
   "      av = _mm512_set1_ps(a[p * 6 + 1]); c2 = _mm512_fmadd_ps(av, b0, c2); c3 = _mm512_fmadd_ps(av, b1, c3);\n"
   "      av = _mm512_set1_ps(a[p * 6 + 2]); c4 = _mm512_fmadd_ps(av, b0, c4); c5 = _mm512_fmadd_ps(av, b1, c5);\n"
@@ -423,9 +479,11 @@ static void dnk_wg_text(dn_buf *c, int m, int n) {
   for (int j = 0; j < n; j++) dn_buf_printf(c, "%s*x%d = xp + off[%d]", j ? ", " : "", j, j);
   dn_buf_printf(c, ";\n  for (t = 0; t < nq * 16; t += 16) {\n    __m512 xv");
   for (int i = 0; i < m; i++) dn_buf_printf(c, ", d%d = _mm512_loadu_ps(d + %d * ldd + t)", i, i);
-  dn_buf_printf(c, ";\n");
+  dn_buf_printf(c, ";\n   ");
+  for (int i = 0; i < m; i++) dn_buf_printf(c, " DNK_REG(d%d);", i);
+  dn_buf_printf(c, "\n");
   for (int j = 0; j < n; j++) {
-    dn_buf_printf(c, "    xv = _mm512_loadu_ps(x%d + t);", j);
+    dn_buf_printf(c, "    xv = _mm512_loadu_ps(x%d + t); DNK_REG(xv);", j);
     for (int i = 0; i < m; i++) dn_buf_printf(c, " a%d = _mm512_fmadd_ps(d%d, xv, a%d);", i * n + j, i, i * n + j);
     dn_buf_printf(c, "\n");
   }
@@ -521,7 +579,7 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   if (!(ctx->need & DN_KNEED_GEMM)) return;
   dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
   dn_buf_printf(c, "#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))\n#include <immintrin.h>\n#endif\n");
-  dn_buf_printf(c, "typedef %s dnk_real;\n", ctx->real);
+  dn_buf_printf(c, "typedef %s dnk_real;\n%s", ctx->real, dbl ? "" : "#define DNK_F32 1\n");
   dn_buf_printf(c, "#if defined(__AVX512F__)\n#define DNK_NR %d\n#else\n#define DNK_NR %d\n#endif\n", dbl ? 16 : 32,
                 dbl ? 8 : 16);
   dn_buf_append(c, dnk_views_text, sizeof dnk_views_text - 1);
@@ -820,18 +878,24 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
 
 /* Direct weight gradient (stride 1, float, AVX-512): dw_g [Fg, R] = sum over samples of
  * dy spread over the wide output (dyw, zeros in the dropped columns) times the padded input
- * at the im2col offsets, by dnk_wg tiles; no im2col, no transposed packing. Samples in
- * --threads chunks as in dnk_conv_bwd_w. */
+ * at the im2col offsets, by dnk_wg tiles; no im2col, no transposed packing. Up to S samples
+ * are stacked one below the other (xp [C, S, hp, wp], dyw [Fg, S hp wp]: the padding rows
+ * between them give zeros), so the tiles' lane sums are reduced once per S samples rather
+ * than once per sample (S from the wide row length, at most ~1536 floats, so that a tile's
+ * rows of dyw stay in L1). Samples in --threads chunks as in dnk_conv_bwd_w_gemm. */
 static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   const dn_window *win = &k->win;
   long long dh = win->dh > 0 ? win->dh : 1, dw = win->dw > 0 ? win->dw : 1, kk = (long long)win->kh * win->kw;
   long long cg = k->c / k->g, fg = k->f / k->g, r = cg * kk, fr = (long long)k->f * r;
-  long long hp = k->oh + (win->kh - 1) * dh, wp = k->ow + (win->kw - 1) * dw;
-  long long end = (k->oh - 1) * wp + k->ow, nvq = (end + 15) / 16, ldd = nvq * 16;
+  long long hp = k->oh + (win->kh - 1) * dh, wp = k->ow + (win->kw - 1) * dw, hw = hp * wp;
+  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+  long long sn = 1536 / hw > 1 ? 1536 / hw : 1, per_chunk = (k->n + nq - 1) / nq;
+  if (sn > per_chunk) sn = per_chunk;
+  long long end = (k->oh - 1) * wp + k->ow, ldd = ((sn - 1) * hw + end + 15) / 16 * 16;
+  if (ldd < sn * hw) ldd = (sn * hw + 15) / 16 * 16;
   int m = 4, n = 4;
   if (((fg + 2) / 3 * 3) * ((r + 4) / 5 * 5) < ((fg + 3) / 4 * 4) * ((r + 3) / 4 * 4)) m = 3, n = 5;
-  long long fp = (fg + m - 1) / m * m, rp = (r + n - 1) / n * n, xps = (cg * hp * wp + 64 + 15) / 16 * 16;
-  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+  long long fp = (fg + m - 1) / m * m, rp = (r + n - 1) / n * n, xps = (cg * sn * hw + 64 + 15) / 16 * 16;
   long long per = fp * ldd + xps, o_off = dnk_scratch_bytes(ctx, nq * per), o_part = o_off + (rp * 4 + 63) / 64 * 64;
   long long r0 = win->ph < 0 ? -win->ph : 0, r1 = k->h < hp - win->ph ? k->h : hp - win->ph;
   long long x0 = win->pw < 0 ? -win->pw : 0, x1 = k->w < wp - win->pw ? k->w : wp - win->pw;
@@ -841,27 +905,37 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(dk_s + %lld);\n  long dk_q, dk_p;\n", o_part);
   dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p)  /* columns past R read xp[0..], dropped */\n", rp);
   dn_buf_printf(c, "    dk_off[dk_p] = dk_p < %lld ? (int)(dk_p / %lld * %lld + dk_p %% %lld / %d * %lld + dk_p %% %d * %lld) : 0;\n", r,
-                kk, hp * wp, kk, win->kw, dh * wp, win->kw, dw);
+                kk, sn * hw, kk, win->kw, dh * wp, win->kw, dw);
   if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
   dn_buf_printf(c, "    float *dk_dw = (float *)dk_s + dk_q * %lld, *dk_xp = dk_dw + %lld;\n", per, fp * ldd);
   dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
-  dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
+  dn_buf_printf(c, "    long dk_i, dk_b, dk_g, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
                 (long long)k->n, nq);
   dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_dw[dk_i] = 0;\n", per);
-  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
-  dn_buf_printf(c, "      long dk_c, dk_r, dk_f, dk_j;\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", cg);
-  dn_buf_printf(c, "        for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", r0, r1);
-  dn_buf_printf(c, "          memcpy(dk_xp + (dk_c * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld, %lld * sizeof(float));\n",
-                hp, win->ph, wp, x0 + win->pw, in[1], (long long)k->h, (long long)k->w, x0, x1 - x0);
-  dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld; ++dk_f)\n        for (dk_r = 0; dk_r < %lld; ++dk_r)\n", fg, (long long)k->oh);
-  dn_buf_printf(c, "          memcpy(dk_dw + dk_f * %lld + dk_r * %lld, (%s) + dk_y + (dk_f * %lld + dk_r) * %lld, %lld * sizeof(float));\n",
-                ldd, wp, in[0], (long long)k->oh, (long long)k->ow, (long long)k->ow);
+  dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g)\n", (long long)k->g);
+  dn_buf_printf(c, "    for (dk_b = dk_lo; dk_b < dk_hi; dk_b += %lld) {\n", sn);
+  dn_buf_printf(c, "      long dk_sb = dk_hi - dk_b < %lld ? dk_hi - dk_b : %lld, dk_t, dk_c, dk_r, dk_f, dk_j;\n", sn, sn);
+  dn_buf_printf(c, "      for (dk_t = 0; dk_t < dk_sb; ++dk_t) {\n");
+  dn_buf_printf(c, "        long dk_x = ((dk_b + dk_t) * %lld + dk_g * %lld) * %lld, dk_y = ((dk_b + dk_t) * %lld + dk_g * %lld) * %lld;\n",
+                (long long)k->c, cg, (long long)(k->h * k->w), (long long)k->f, fg, (long long)(k->oh * k->ow));
+  dn_buf_printf(c, "        for (dk_c = 0; dk_c < %lld; ++dk_c)\n          for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", cg, r0, r1);
+  dn_buf_printf(c, "            memcpy(dk_xp + ((dk_c * %lld + dk_t) * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld, %lld * sizeof(float));\n",
+                sn, hp, win->ph, wp, x0 + win->pw, in[1], (long long)k->h, (long long)k->w, x0, x1 - x0);
+  dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_r = 0; dk_r < %lld; ++dk_r)\n", fg, (long long)k->oh);
+  dn_buf_printf(c, "            memcpy(dk_dw + dk_f * %lld + dk_t * %lld + dk_r * %lld, (%s) + dk_y + (dk_f * %lld + dk_r) * %lld, %lld * sizeof(float));\n",
+                ldd, hw, wp, in[0], (long long)k->oh, (long long)k->ow, (long long)k->ow);
+  dn_buf_printf(c, "      }\n");
+  if (sn > 1)
+    dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld && dk_sb < %lld; ++dk_f)  /* a short last stack: no stale samples */\n"
+                     "        for (dk_i = dk_sb * %lld; dk_i < %lld; ++dk_i) dk_dw[dk_f * %lld + dk_i] = 0;\n",
+                  fg, sn, hw, ldd, ldd);
   dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld; dk_f += %d)\n        for (dk_j = 0; dk_j < %lld; dk_j += %d)\n", fg, m, r, n);
-  dn_buf_printf(c, "          dnk_wg%dx%d(%lld, dk_dw + dk_f * %lld, %lld, dk_xp, dk_off + dk_j, dk_dst + dk_g * %lld + dk_f * %lld + dk_j, %lld,\n"
-                   "                   %lld - dk_f < %d ? %lld - dk_f : %d, %lld - dk_j < %d ? %lld - dk_j : %d, dk_n == dk_lo);\n",
-                m, n, nvq, ldd, ldd, fg * r, r, r, fg, m, fg, m, r, n, r, n);
-  dn_buf_printf(c, "    }\n  }\n  }\n");
+  dn_buf_printf(c, "          dnk_wg%dx%d(((dk_sb - 1) * %lld + %lld + 15) / 16, dk_dw + dk_f * %lld, %lld, dk_xp, dk_off + dk_j,\n"
+                   "                   dk_dst + dk_g * %lld + dk_f * %lld + dk_j, %lld, %lld - dk_f < %d ? %lld - dk_f : %d,\n"
+                   "                   %lld - dk_j < %d ? %lld - dk_j : %d, dk_b == dk_lo);\n",
+                m, n, hw, end, ldd, ldd, fg * r, r, r, fg, m, fg, m, r, n, r, n);
+  dn_buf_printf(c, "    }\n  }\n");
   if (nq == 1) return;
   dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_t = dk_part + (dk_q - 1) * %lld;\n",
                 nq, fr);

@@ -207,6 +207,10 @@ static void conv_cases(void) {
   /* the direct kernel (AVX-512 float): output rows spanning vectors, filters not a multiple of 6 */
   conv_case("conv 5x5 valid", (cgeo){3, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv 5x5 pad 2", (cgeo){2, 1, 28, 20, 7, 5, 5, 1, 1, 2, 2, 1, 1, 1, 0, 0});
+  /* its weight gradient stacks samples: 3 + 1 here, and 7 + 2 in 1-D, where the short last
+   * stack's rounded range reaches into the previous stack's third sample */
+  conv_case("conv stacked", (cgeo){4, 2, 22, 22, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv1d stacked", (cgeo){9, 2, 1, 203, 3, 1, 3, 1, 1, 0, 0, 1, 1, 1, 0, 1});
   conv_case("conv1d", (cgeo){3, 3, 1, 11, 5, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, 1});
   conv_case("conv1d groups", (cgeo){2, 4, 1, 9, 6, 1, 2, 1, 1, 0, 1, 1, 2, 2, 0, 1});
 }
