@@ -684,7 +684,8 @@ int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c
   dn_buf_printf(c, "#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
   dn_cg_helpers(c, &em.ctx);
   if (em.fns.s && strstr(em.fns.s, "_rand01(")) dn_em_ew_helpers(&em, c);
-  if (em.fns.s && (strstr(em.fns.s, "_expf(") || strstr(em.fns.s, "_tanhf("))) dn_em_math_helpers(&em, c);
+  if (em.fns.s && (strstr(em.fns.s, "_expf(") || strstr(em.fns.s, "_tanhf(")))
+    dn_em_math_helpers(&em, c, strstr(em.fns.s, "_tanhf(") != NULL);
   if (em.embed) embedded_arrays(&em, c);
   if (data.n) dn_buf_append(c, data.s, data.n);
   if (em.embed) dn_buf_printf(c, "static union { double d; unsigned char b[%zu]; } %s_workspace;\n\n", dn_em_state_bytes(&em), em.P);

@@ -132,7 +132,7 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *n, const char 
 /* A C floating literal of type real. */
 const char *dn_em_lit(const dn_em *em, double v);
 /* Vectorizable exp and tanh of float code (P_expf, P_tanhf). */
-void dn_em_math_helpers(dn_em *em, dn_buf *c);
+void dn_em_math_helpers(dn_em *em, dn_buf *c, int tanh);
 /* The counter-based RNG of RAND_UNIFORM. */
 void dn_em_ew_helpers(dn_em *em, dn_buf *c);
 

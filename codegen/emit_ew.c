@@ -355,7 +355,7 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
   free(gr.ids);
 }
 
-void dn_em_math_helpers(dn_em *em, dn_buf *c) {
+void dn_em_math_helpers(dn_em *em, dn_buf *c, int tanh) {
   const char *P = em->P;
   dn_buf_printf(c,
                 "/* exp and tanh for float, written so that loops calling them vectorize (GCC -O2 and\n"
@@ -380,7 +380,10 @@ void dn_em_math_helpers(dn_em *em, dn_buf *c) {
                 "  s.i = (m.i - 0x4B400000 + 126) * (1 << 23); /* 2^(k-1): k = 128 overflows only below */\n"
                 "  p = p * s.f * 2.0f;\n"
                 "  return x == x ? p : x;\n"
-                "}\n\n"
+                "}\n\n",
+                P);
+  if (!tanh) return;
+  dn_buf_printf(c,
                 "static inline float %s_tanhf(float x) {\n"
                 "  const float z = x < 0.0f ? -x : x, s = x * x;\n"
                 "  const float small = ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f) * s +\n"
@@ -390,7 +393,7 @@ void dn_em_math_helpers(dn_em *em, dn_buf *c) {
                 "  const float sb = x < 0.0f ? -big : big;\n"
                 "  return z > 0.625f ? sb : small;\n"
                 "}\n\n",
-                P, P, P);
+                P, P);
 }
 
 void dn_em_ew_helpers(dn_em *em, dn_buf *c) {
