@@ -440,7 +440,9 @@ static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
     if (!xe->expr) dn_die("node %%%d: input %%%d has no storage", n->id, n->in[i]->id);
     in[i] = n->in[i]->dtype == DN_I32 ? dn_fmt("((const int32_t *)%s)", xe->expr) : dn_fmt("((const %s *)%s)", em->real, xe->expr);
   }
-  dn_buf_printf(c, "/* %%%d = %s %s */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape));
+  int64_t flops = dn_cg_flops(n);
+  if (flops) dn_buf_printf(c, "/* %%%d = %s %s, %lld flop */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape), (long long)flops);
+  else dn_buf_printf(c, "/* %%%d = %s %s */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape));
   if (dn_cg_kernel(c, &em->ctx, n, e->expr, in)) {
     dn_error(n->loc, "no C kernel for operation '%s' yet", dn_ops[n->op].name);
     return 1;

@@ -37,6 +37,10 @@ typedef struct dn_cg_ctx {
  * (elementwise ops, leaves, views and SCAN are the emitter's). */
 int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
 
+/* Floating-point operations (multiply-adds count 2) of a matrix product or convolution
+ * node, 0 for other ops: printed in the kernel's comment, read by bench/kernel_flops.py. */
+int64_t dn_cg_flops(const dn_node *n);
+
 /* Prints the static helper functions requested in ctx->need. */
 void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx);
 

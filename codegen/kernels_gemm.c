@@ -11,6 +11,11 @@
  *   conv bwd w    dw_g = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T       (B packed from x)
  * with R = C/g * kh * kw. 1x1 stride-1 unpadded convolutions use dense views (plain GEMM).
  * With ctx->blas (float), plain GEMM nodes call cblas_sgemm instead.
+ *
+ * Float code compiled for AVX-512 runs stride-1 convolutions through direct kernels instead
+ * (dnk_dconv, dnk_wg*; the GEMM path stays in the file behind #else): the input is copied
+ * into a zero-padded buffer and read at one offset per im2col row over the "wide" output
+ * grid, so neither operand is packed per sample (docs/architecture.md, Kernels).
  */
 #include <string.h>
 
@@ -859,7 +864,7 @@ static void dnk_conv_bwd_data_flip(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k,
 
 /* Stride 1 with k - 1 - p >= 0: the flipped convolution through the direct kernel where it
  * is available (its cost does not depend on im2col packing, so LeNet's valid 5x5 pays too:
- * 1166 -> XXX us); else through the GEMM for "same" convolutions (k - 1 - p <= p: otherwise
+ * 1166 -> about 350 us); else through the GEMM for "same" convolutions (k - 1 - p <= p: otherwise
  * the transposed convolution runs over mostly padding, LeNet's valid 5x5 1.35x slower) and
  * col2im for the rest. */
 static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
@@ -992,6 +997,13 @@ static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   }
   dnk_conv_bwd_w_gemm(c, ctx, k, out, in);
   if (direct) dn_buf_printf(c, "#endif\n");
+}
+
+int64_t dn_cg_flops(const dn_node *n) {
+  if (n->op == DN_OP_GEMM) return 2 * n->gemm.nb * n->gemm.m * n->gemm.n * n->gemm.k;
+  if (n->op != DN_OP_CONV2D && n->op != DN_OP_CONV2D_BWD_DATA && n->op != DN_OP_CONV2D_BWD_W) return 0;
+  dn_kconv k = dnk_geometry(n);
+  return 2 * k.n * k.f * k.oh * k.ow * (k.c / k.g) * k.win.kh * k.win.kw;
 }
 
 int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {

@@ -4,7 +4,8 @@
  * normalizers, class indices, layout); kernels_gemm.c prints matrix products and
  * convolutions on top of one tiled GEMM helper (dnk_gemm) that reads its B operand either
  * as a strided matrix or as an implicit im2col view of a convolution input, and writes C
- * either densely or by col2im scatter-add, so no convolution needs scratch memory.
+ * either densely or by col2im scatter-add; on AVX-512, float stride-1 convolutions use
+ * direct kernels over a padded copy of the input in the scratch area.
  */
 #ifndef DNNCC_KERNELS_INT_H
 #define DNNCC_KERNELS_INT_H
