@@ -437,13 +437,20 @@ static const char dnk_driver_text[] =
   "      }\n"
   "  }\n"
   "}\n"
+  "/* Tiles 0..nt-1 (par: spread over the threads, in a loop of its own, so that OpenMP does\n"
+  " * not outline the serial one). */\n"
+  "static void dnk_gemm_tiles(long nt, long ni, long ncw, long M, long N, long K, const dnk_view *A, const dnk_view *B,\n"
+  "                           const dnk_outv *C, int acc, int par, const dnk_real *apk) {\n"
+  "  long tile;\n"
+  "%s"
+  "  for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
+  "}\n"
   "/* C (+)= A [M, K] @ B [K, N] through the views, in DNK_MC x DNK_NC tiles of C (each packs\n"
   " * its own panels, so tiles are independent); par: spread the tiles over threads (never\n"
-  " * for col2im results, whose tiles overlap; a separate loop, so that OpenMP does not outline\n"
-  " * the serial one); apk: A packed by dnk_pack_a_all, or NULL. */\n"
+  " * for col2im results, whose tiles overlap); apk: A packed by dnk_pack_a_all, or NULL. */\n"
   "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par,\n"
   "                     const dnk_real *apk) {\n"
-  "  long ni = (M + DNK_MC - 1) / DNK_MC, ncw = DNK_NC, nt, tile;\n"
+  "  long ni = (M + DNK_MC - 1) / DNK_MC, ncw = DNK_NC, nt;\n"
   "  if (par && ni * ((N + DNK_NC - 1) / DNK_NC) < 8) {  /* narrower column tiles: work for every thread */\n"
   "    ncw = ((N + 7) / 8 + DNK_NR - 1) / DNK_NR * DNK_NR;\n"
   "    if (ncw > DNK_NC) ncw = DNK_NC;\n"
@@ -453,8 +460,13 @@ static const char dnk_driver_text[] =
   "    dnk_gemm_small(M, N, K, A, B, C, acc, par);\n"
   "    return;\n"
   "  }\n"
-  "%s"
-  "  for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
+  "  if (!apk && nt > 1 && M <= DNK_MC && K <= DNK_KC) {  /* one A block for every column tile: pack it once */\n"
+  "    dnk_real apb[DNK_MC * DNK_KC];\n"
+  "    dnk_pack_a(A, apb, 0, 0, M, K);\n"
+  "    dnk_gemm_tiles(nt, ni, ncw, M, N, K, A, B, C, acc, par, apb);\n"
+  "    return;\n"
+  "  }\n"
+  "  dnk_gemm_tiles(nt, ni, ncw, M, N, K, A, B, C, acc, par, apk);\n"
   "}\n";
 
 /* Prints dnk_axpy (y += a x) and dnk_dot for one vector ISA: `w` lanes, 2 dot accumulators. */
@@ -600,7 +612,7 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                                    "#pragma omp parallel for schedule(static)\n"
                                    "    for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
                                    "    return;\n  }\n"
-                                   : "");
+                                   : "  (void)par;\n");
   if (ctx->need & (DN_KNEED_DCONV | DN_KNEED_WG44 | DN_KNEED_WG35)) {
     dn_buf_printf(c, dnk_dconv_text,
                   ctx->threads > 1 ? "  if (par && nv > 2) {\n"

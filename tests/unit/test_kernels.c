@@ -122,6 +122,8 @@ static void gemm_cases(void) {
   gemm_case("gemm tb", 9, 17, 11, 0, 1, 1, 0);
   gemm_case("gemm ta tb", 6, 16, 3, 1, 1, 1, 0);
   gemm_case("gemm big edges", 101, 140, 300, 0, 1, 1, 0);
+  gemm_case("gemm wide (A packed once)", 10, 300, 20, 0, 0, 1, 0);
+  gemm_case("gemm wide ta tb", 7, 200, 30, 1, 1, 1, 0);
   gemm_case("gemm batched", 5, 33, 7, 0, 0, 3, 0);
   gemm_case("gemm summed", 4, 9, 6, 1, 0, 4, 1);
   gemm_case("gemm vector", 1, 70, 40, 0, 1, 1, 0);
