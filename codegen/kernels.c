@@ -213,11 +213,14 @@ static void dk_strides(dn_shape s, int64_t *st) {
   for (int i = s.rank - 1; i >= 0; i--) st[i] = s.dim[i] == 1 ? 0 : p, p *= s.dim[i];
 }
 
-/* Prints the loops; the body sees dk_ia and dk_ib, the offsets into a and b. */
-static void dk_nest_open(dn_buf *c, const dk_nest *t) {
+/* Prints the loops; the body sees dk_ia and dk_ib, the offsets into a and b. ivdep: the
+ * iterations of the innermost loop touch different elements of both (DN_IVDEP). */
+static void dk_nest_open(dn_buf *c, const dk_nest *t, int ivdep) {
   dn_buf_printf(c, "  long dk_i[%d], dk_ia, dk_ib;\n", t->rank > 0 ? t->rank : 1);
-  for (int i = 0; i < t->rank; i++)
+  for (int i = 0; i < t->rank; i++) {
+    if (ivdep && i == t->rank - 1) dn_buf_printf(c, "  DN_IVDEP\n");
     dn_buf_printf(c, "  for (dk_i[%d] = 0; dk_i[%d] < %lld; ++dk_i[%d])\n", i, i, (long long)t->dim[i], i);
+  }
   dn_buf_printf(c, "  {\n%s    dk_ia = 0", t->rank ? "" : "    (void)dk_i;\n");
   for (int i = 0; i < t->rank; i++)
     if (t->sa[i]) dn_buf_printf(c, " + dk_i[%d] * %lld", i, (long long)t->sa[i]);
@@ -250,7 +253,7 @@ static void dk_reduce(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const c
      * not reorder a single float sum), added up at the end */
     long long d = (long long)t.dim[r - 1];
     t.rank = r - 1;
-    dk_nest_open(c, &t);
+    dk_nest_open(c, &t, 0);
     dn_buf_printf(c, "    const %s *dk_p = (%s) + dk_ia;\n    %s dk_v[16] = {0}, dk_t = 0;\n    long dk_j, dk_l;\n", ctx->real, in[0],
                   ctx->real);
     dn_buf_printf(c, "    for (dk_j = 0; dk_j + 16 <= %lld; dk_j += 16)\n      for (dk_l = 0; dk_l < 16; ++dk_l) dk_v[dk_l] += dk_p[dk_j + dk_l];\n", d);
@@ -259,7 +262,8 @@ static void dk_reduce(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const c
     dn_buf_printf(c, "    (%s)[dk_ib] += dk_t;\n  }\n  }\n", out);
     return;
   }
-  dk_nest_open(c, &t);
+  /* the innermost loop over a kept axis writes a different output element each time */
+  dk_nest_open(c, &t, r > 0 && t.sb[r - 1] != 0 && t.sa[r - 1] != 0);
   if (is_max)
     dn_buf_printf(c, "    if ((%s)[dk_ia] > (%s)[dk_ib] || (%s)[dk_ia] != (%s)[dk_ia]) (%s)[dk_ib] = (%s)[dk_ia];\n", in[0], out,
                   in[0], in[0], out, in[0]);
@@ -271,7 +275,7 @@ static void dk_reduce(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const c
 /* Copies b -> a through the nest (a = out, contiguous walk). */
 static void dk_copy_nest(dn_buf *c, dk_nest *t, const char *out, const char *src) {
   dk_nest_merge(t);
-  dk_nest_open(c, t);
+  dk_nest_open(c, t, t->rank > 0 && t->sa[t->rank - 1] != 0); /* distinct elements of out: no dependences */
   dn_buf_printf(c, "    (%s)[dk_ia] = (%s)[dk_ib];\n  }\n", out, src);
 }
 
@@ -374,7 +378,7 @@ static void dk_embed_bwd(dn_buf *c, const dn_node *n, const char *out, const cha
 /* Copies `outer` rows of `len` elements from src (row stride ss) to dst (row stride ds). */
 static void dk_rows(dn_buf *c, const char *dst, int64_t doff, int64_t ds, const char *src, int64_t soff, int64_t ss,
                     int64_t outer, int64_t len) {
-  dn_buf_printf(c, "  { long dk_o, dk_k;\n  for (dk_o = 0; dk_o < %lld; ++dk_o)\n", (long long)outer);
+  dn_buf_printf(c, "  { long dk_o, dk_k;\n  for (dk_o = 0; dk_o < %lld; ++dk_o)\n    DN_IVDEP\n", (long long)outer);
   dn_buf_printf(c, "    for (dk_k = 0; dk_k < %lld; ++dk_k) (%s)[dk_o * %lld + %lld + dk_k] = (%s)[dk_o * %lld + %lld + dk_k]; }\n",
                 (long long)len, dst, (long long)ds, (long long)doff, src, (long long)ss, (long long)soff);
 }
