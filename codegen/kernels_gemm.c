@@ -354,7 +354,9 @@ static const char dnk_dconv_text[] =
   "}\n"
   "/* Output vectors v, v + 1 (32 wide columns) of y [M, ldy] (+)= W @ im2col(xp); pa is W packed\n"
   " * in 6-row panels over all K. */\n"
-  "static inline void dnk_dconv_v(long v, long M, long K, const float *pa, const int *off, const float *xp,\n"
+  "#if defined(__GNUC__)\n#define DNK_INLINE static inline __attribute__((always_inline))\n#else\n#define DNK_INLINE static inline\n#endif\n"
+  "/* Inlined into each call (also inside OpenMP-outlined loops), where its sizes are constants. */\n"
+  "DNK_INLINE void dnk_dconv_v(long v, long M, long K, const float *pa, const int *off, const float *xp,\n"
   "                               const unsigned short *mk, const unsigned short *sm, const int *oi, float *y, long ldy,\n"
   "                               int acc) {\n"
   "  const float *b = xp + v * 16;\n"
@@ -387,15 +389,14 @@ static const char dnk_dconv_text[] =
   "    }\n"
   "  }\n"
   "}\n"
-  "/* All nv output vectors (par: spread over the threads; a separate loop, so that the serial one\n"
-  " * is not outlined by OpenMP and keeps its constants). */\n"
-  "static void dnk_dconv(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
-  "                      const unsigned short *mk, const unsigned short *sm, const int *oi, float *y, long ldy,\n"
-  "                      int acc, int par) {\n"
+  "/* All nv output vectors. */\n"
+  "DNK_INLINE void dnk_dconv(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
+  "                             const unsigned short *mk, const unsigned short *sm, const int *oi, float *y, long ldy,\n"
+  "                             int acc) {\n"
   "  long v;\n"
-  "%s"
   "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
   "}\n"
+  "%s"
   "#endif\n";
 
 static const char dnk_driver_text[] =
@@ -437,10 +438,11 @@ static const char dnk_driver_text[] =
   "      }\n"
   "  }\n"
   "}\n"
-  "/* Tiles 0..nt-1 (par: spread over the threads, in a loop of its own, so that OpenMP does\n"
-  " * not outline the serial one). */\n"
-  "static void dnk_gemm_tiles(long nt, long ni, long ncw, long M, long N, long K, const dnk_view *A, const dnk_view *B,\n"
-  "                           const dnk_outv *C, int acc, int par, const dnk_real *apk) {\n"
+  "/* Tiles 0..nt-1 (par: spread over the threads by dnk_gemm_par, a function of its own: one\n"
+  " * with an OpenMP region is not inlined, and the serial loop is faster inlined). */\n"
+  "%s"
+  "static inline void dnk_gemm_tiles(long nt, long ni, long ncw, long M, long N, long K, const dnk_view *A,\n"
+  "                                  const dnk_view *B, const dnk_outv *C, int acc, int par, const dnk_real *apk) {\n"
   "  long tile;\n"
   "%s"
   "  for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
@@ -608,18 +610,28 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   dnk_vec_text(c, dbl);
   dn_buf_printf(c, dnk_small_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && N > 512) schedule(static)\n" : "");
   dn_buf_printf(c, dnk_driver_text,
-                ctx->threads > 1 ? "  if (par && nt > 1) {\n"
+                ctx->threads > 1 ? "static void dnk_gemm_par(long nt, long ni, long ncw, long M, long N, long K, const dnk_view *A,\n"
+                                   "                         const dnk_view *B, const dnk_outv *C, int acc, const dnk_real *apk) {\n"
+                                   "  long tile;\n"
                                    "#pragma omp parallel for schedule(static)\n"
-                                   "    for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
-                                   "    return;\n  }\n"
+                                   "  for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, ncw, M, N, K, A, B, C, acc, apk);\n"
+                                   "}\n"
+                                   : "",
+                ctx->threads > 1 ? "  if (par && nt > 1) {\n    dnk_gemm_par(nt, ni, ncw, M, N, K, A, B, C, acc, apk);\n    return;\n  }\n"
                                    : "  (void)par;\n");
   if (ctx->need & (DN_KNEED_DCONV | DN_KNEED_WG44 | DN_KNEED_WG35)) {
+    /* the threaded loop is a function of its own: a function with an OpenMP region is not
+     * inlined, and the serial kernels are much faster inlined with their sizes as constants */
     dn_buf_printf(c, dnk_dconv_text,
-                  ctx->threads > 1 ? "  if (par && nv > 2) {\n"
+                  ctx->threads > 1 ? "/* The same, output vectors spread over the threads (one sample). */\n"
+                                     "static void dnk_dconv_par(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
+                                     "                          const unsigned short *mk, const unsigned short *sm, const int *oi, float *y,\n"
+                                     "                          long ldy, int acc) {\n"
+                                     "  long v;\n"
                                      "#pragma omp parallel for schedule(static)\n"
-                                     "    for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
-                                     "    return;\n  }\n"
-                                     : "  (void)par;\n");
+                                     "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
+                                     "}\n"
+                                     : "");
     dn_buf_printf(c, "#if defined(__AVX512F__)\n");
     if (ctx->need & DN_KNEED_WG44) dnk_wg_text(c, 4, 4);
     if (ctx->need & DN_KNEED_WG35) dnk_wg_text(c, 3, 5);
@@ -782,8 +794,8 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "        for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", r0, r1);
   dn_buf_printf(c, "          memcpy(dk_xp + (dk_c * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld, %lld * sizeof(float));\n",
                 hp, win->ph, wp, x0 + win->pw, x, (long long)k->h, (long long)k->w, x0, x1 - x0);
-  dn_buf_printf(c, "      dnk_dconv(%lld, %lld, %lld, dk_pd + dk_g * %lld, dk_off, dk_xp, dk_mk, dk_sm, dk_oi, (%s) + dk_y, %lld, 0, %d);\n",
-                m, kd, nv, mp * kd, y, (long long)k->oh * k->ow, ctx->threads > 1 && nq == 1);
+  dn_buf_printf(c, "      dnk_dconv%s(%lld, %lld, %lld, dk_pd + dk_g * %lld, dk_off, dk_xp, dk_mk, dk_sm, dk_oi, (%s) + dk_y, %lld, 0);\n",
+                ctx->threads > 1 && nq == 1 && nv > 2 ? "_par" : "", m, kd, nv, mp * kd, y, (long long)k->oh * k->ow);
   dn_buf_printf(c, "    }\n  }\n  }\n");
 }
 
