@@ -3,7 +3,8 @@
 #   1. the C (inference, and training when the model has a loss) compiles with
 #      cc -std=c99 -Wall -Wextra -pedantic -Werror;
 #   2. with --emit-main at -O0 and -O2, built under ASan/UBSan when cc supports it, a
-#      forward pass on random inputs runs clean and both levels agree (rel. err. <= 1e-4);
+#      forward pass on random inputs runs clean and both levels agree (rel. err. <= 1e-4),
+#      and so does the -O2 C compiled with -march=native (the intrinsic kernels);
 #   3. the same -O2 program with --blas openblas --threads 2 (cblas_sgemm, OpenMP) agrees
 #      with the plain one (rel. err. <= 1e-4);
 set -u
@@ -100,6 +101,17 @@ for m in "$SRC"/examples/*.dnn; do
   fi
   for ((k = 0; k < nout; k++)); do
     if ! msg=$(compare "$d/o0_$k.npy" "$d/o2_$k.npy" 2>&1); then echo "FAIL $base: output $k: $msg"; fail=1; ok=0; fi
+  done
+  # 2b. the same C for this machine's vector ISA (intrinsic micro-kernels; on AVX-512 the
+  # direct convolutions), also under the sanitizers
+  outsn="" k=0
+  for ((k = 0; k < nout; k++)); do outsn="$outsn $d/on_$k.npy"; done
+  # shellcheck disable=SC2086
+  if ! cc -std=c99 -O1 -march=native $SAN -o "$d/mainn" "$d/main2.c" -lm >"$d/log" 2>&1 || ! "$d/mainn" $ins $outsn >"$d/log" 2>&1; then
+    echo "FAIL $base: -march=native build: $(head -8 "$d/log")"; fail=1; continue
+  fi
+  for ((k = 0; k < nout; k++)); do
+    if ! msg=$(compare "$d/on_$k.npy" "$d/o2_$k.npy" 2>&1); then echo "FAIL $base: output $k with -march=native: $msg"; fail=1; ok=0; fi
   done
   # 3. OpenBLAS and OpenMP
   if [ -z "$CBLAS_H" ]; then [ $ok = 1 ] && echo "ok   $base${SAN:+ (asan/ubsan)}"; continue; fi
