@@ -124,6 +124,7 @@ static void gemm_cases(void) {
   gemm_case("gemm big edges", 101, 140, 300, 0, 1, 1, 0);
   gemm_case("gemm wide (A packed once)", 10, 300, 20, 0, 0, 1, 0);
   gemm_case("gemm wide ta tb", 7, 200, 30, 1, 1, 1, 0);
+  gemm_case("gemm tall (rows split over threads)", 40, 70, 8, 0, 0, 1, 0);
   gemm_case("gemm batched", 5, 33, 7, 0, 0, 3, 0);
   gemm_case("gemm summed", 4, 9, 6, 1, 0, 4, 1);
   gemm_case("gemm vector", 1, 70, 40, 0, 1, 1, 0);
@@ -203,6 +204,7 @@ static void conv_cases(void) {
   conv_case("conv depthwise", (cgeo){3, 4, 5, 5, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4, 0, 0});
   conv_case("conv 1x1", (cgeo){2, 5, 4, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv 1x1 few filters", (cgeo){2, 6, 4, 6, 2, 1, 1, 1, 1, 0, 0, 1, 1, 2, 0, 0});
+  conv_case("conv 1x1 many filters", (cgeo){2, 5, 5, 6, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv 1x1 stride 2", (cgeo){2, 5, 5, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv uncovered tail", (cgeo){1, 2, 8, 8, 3, 3, 3, 3, 3, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv big", (cgeo){2, 16, 12, 12, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
