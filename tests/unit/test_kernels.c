@@ -214,6 +214,8 @@ static void conv_cases(void) {
   /* its weight gradient stacks samples: 3 + 1 here, and 7 + 2 in 1-D, where the short last
    * stack's rounded range reaches into the previous stack's third sample */
   conv_case("conv stacked", (cgeo){4, 2, 22, 22, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0});
+  conv_case("conv depthwise stride 1", (cgeo){2, 4, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0, 0});
+  conv_case("conv dilated stride 1", (cgeo){2, 3, 12, 11, 7, 3, 3, 1, 1, 2, 1, 2, 2, 1, 1, 0});
   conv_case("conv1d stacked", (cgeo){9, 2, 1, 203, 3, 1, 3, 1, 1, 0, 0, 1, 1, 1, 0, 1});
   conv_case("conv1d", (cgeo){3, 3, 1, 11, 5, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, 1});
   conv_case("conv1d groups", (cgeo){2, 4, 1, 9, 6, 1, 2, 1, 1, 0, 1, 1, 2, 2, 0, 1});
