@@ -753,14 +753,68 @@ static long long dnk_prepack(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const
   return bytes;
 }
 
+/* Sample chunks of a convolution with --threads: one per thread (at most one per sample),
+ * each a contiguous range [q n / nq, (q + 1) n / nq), so results depend on the thread count
+ * the code was generated for, not on scheduling. */
+static long long dnk_chunks(const dn_cg_ctx *ctx, const dn_kconv *k) {
+  return ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+}
+
+/* Prints `out += partial sums 1..nq-1` (the chunks' weight gradients, chunk 0 in out). */
+static void dnk_print_part_sums(dn_buf *c, long long nq, long long count, const char *out) {
+  if (nq == 1) return;
+  dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_t = dk_part + (dk_q - 1) * %lld;\n",
+                nq, count);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_t[dk_i];\n  }\n", count, out);
+}
+
+/* The wide-output geometry of a stride-1 convolution for the direct kernels: the padded
+ * input [cg, hp, wp], the wide output's last index + 1 (end), and the input rows and columns
+ * that land inside the padded buffer. */
+typedef struct dnk_wide {
+  long long dh, dw, kk, cg;   /* dilation, kernel elements, input channels per group */
+  long long hp, wp, hw, end;  /* padded input rows, columns, their product; wide output end */
+  long long r0, r1, x0, x1;   /* input rows [r0, r1) and columns [x0, x1) copied */
+} dnk_wide;
+
+static dnk_wide dnk_wide_geom(const dn_kconv *k) {
+  const dn_window *w = &k->win;
+  dnk_wide g;
+  g.dh = w->dh > 0 ? w->dh : 1, g.dw = w->dw > 0 ? w->dw : 1, g.kk = (long long)w->kh * w->kw, g.cg = k->c / k->g;
+  g.hp = k->oh + (w->kh - 1) * g.dh, g.wp = k->ow + (w->kw - 1) * g.dw, g.hw = g.hp * g.wp;
+  g.end = (k->oh - 1) * g.wp + k->ow;
+  g.r0 = w->ph < 0 ? -w->ph : 0, g.r1 = k->h < g.hp - w->ph ? k->h : g.hp - w->ph;
+  g.x0 = w->pw < 0 ? -w->pw : 0, g.x1 = k->w < g.wp - w->pw ? k->w : g.wp - w->pw;
+  return g;
+}
+
+/* Prints dk_off[p] for p < count: the offset of im2col row p = (c, ki, kj) in the padded
+ * input, channels cstride apart; rows past `rows` get 0 (read, then dropped). */
+static void dnk_print_offsets(dn_buf *c, const dnk_wide *g, const dn_window *w, long long count, long long rows,
+                              long long cstride) {
+  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p)\n", count);
+  dn_buf_printf(c, "    dk_off[dk_p] = dk_p < %lld ? (int)(dk_p / %lld * %lld + dk_p %% %lld / %d * %lld + dk_p %% %d * %lld) : 0;\n",
+                rows, g->kk, cstride, g->kk, w->kw, g->dh * g->wp, w->kw, g->dw);
+}
+
+/* Prints the copy of one sample's channels (x + dk_x) into slot `slot` of the padded buffer
+ * dk_xp [cg, sn, hp, wp] (its padding stays zero from the start of the kernel). */
+static void dnk_print_pad_copy(dn_buf *c, const dnk_wide *g, const dn_kconv *k, const char *x, long long sn, const char *slot,
+                               const char *ind) {
+  dn_buf_printf(c, "%sfor (dk_c = 0; dk_c < %lld; ++dk_c)\n%s  for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", ind, g->cg, ind, g->r0,
+                g->r1);
+  dn_buf_printf(c, "%s    memcpy(dk_xp + ((dk_c * %lld + %s) * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld,\n"
+                   "%s           %lld * sizeof(float));\n",
+                ind, sn, slot, g->hp, k->win.ph, g->wp, g->x0 + k->win.pw, x, (long long)k->h, (long long)k->w, g->x0, ind,
+                g->x1 - g->x0);
+}
+
 /* Can the direct kernel (dnk_dconv) run this forward-like convolution? Float code, stride 1,
  * and at least half of the wide output's columns valid. */
 static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
-  const dn_window *w = &k->win;
-  long long dh = w->dh > 0 ? w->dh : 1, dw = w->dw > 0 ? w->dw : 1;
-  long long hp = k->oh + (w->kh - 1) * dh, wp = k->ow + (w->kw - 1) * dw;
-  return strcmp(ctx->real, "float") == 0 && w->sh == 1 && w->sw == 1 && !dnk_pointwise(k) && 2 * k->ow >= wp &&
-         (k->c / k->g) * hp * wp < (1LL << 30);
+  dnk_wide g = dnk_wide_geom(k);
+  return strcmp(ctx->real, "float") == 0 && k->win.sh == 1 && k->win.sw == 1 && !dnk_pointwise(k) && 2 * k->ow >= g.wp &&
+         g.cg * g.hw < (1LL << 30);
 }
 
 /* Prints the direct-convolution path of y[n, g] = W_g @ im2col(x[n, g]) for a forward-like
@@ -770,17 +824,12 @@ static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
  * output vectors are. */
 static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
                            long long at) {
-  const dn_window *win = &k->win;
-  long long dh = win->dh > 0 ? win->dh : 1, dw = win->dw > 0 ? win->dw : 1, kk = (long long)win->kh * win->kw;
-  long long cg = k->c / k->g, m = k->f / k->g, kd = cg * kk, mp = (m + 5) / 6 * 6;
-  long long hp = k->oh + (win->kh - 1) * dh, wp = k->ow + (win->kw - 1) * dw;
-  long long end = (k->oh - 1) * wp + k->ow, nv = (end + 31) / 32 * 2, xps = (cg * hp * wp + 64 + 15) / 16 * 16;
-  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+  dnk_wide g = dnk_wide_geom(k);
+  long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 5) / 6 * 6, nv = (g.end + 31) / 32 * 2;
+  long long xps = (g.cg * g.hw + 64 + 15) / 16 * 16, nq = dnk_chunks(ctx, k);
   long long o_off = at + dnk_scratch_bytes(ctx, k->g * mp * kd), o_mk = o_off + (kd * 4 + 63) / 64 * 64;
   long long o_sm = o_mk + (nv * 2 + 63) / 64 * 64, o_oi = o_sm + (nv * 2 + 63) / 64 * 64;
   long long o_xp = o_oi + (nv * 4 + 63) / 64 * 64;
-  long long r0 = win->ph < 0 ? -win->ph : 0, r1 = k->h < hp - win->ph ? k->h : hp - win->ph;
-  long long x0 = win->pw < 0 ? -win->pw : 0, x1 = k->w < wp - win->pw ? k->w : wp - win->pw;
   ctx->need |= DN_KNEED_DCONV;
   dnk_need_scratch(ctx, o_xp + nq * xps * 4);
   dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  float *dk_pd = (float *)(dk_s + %lld), *dk_xs = (float *)(dk_s + %lld);\n",
@@ -791,20 +840,16 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "  long dk_q, dk_p;\n  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n", (long long)k->g);
   dn_buf_printf(c, "    dnk_view dk_wa = dnk_dense((%s) + dk_p * %lld, %lld, 1);\n", w, m * kd, kd);
   dn_buf_printf(c, "    dnk_pack_a(&dk_wa, dk_pd + dk_p * %lld, 0, 0, %lld, %lld);\n  }\n", mp * kd, m, kd);
-  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p)\n", kd);
-  dn_buf_printf(c, "    dk_off[dk_p] = (int)(dk_p / %lld * %lld + dk_p %% %lld / %d * %lld + dk_p %% %d * %lld);\n", kk, hp * wp,
-                kk, win->kw, dh * wp, win->kw, dw);
-  dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, wp);
+  dnk_print_offsets(c, &g, &k->win, kd, kd, g.hw);
+  dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, g.wp);
   if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, xps);
   dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
                 (long long)k->n, nq);
   dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_xp[dk_i] = 0;\n", xps);
   dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
-  dn_buf_printf(c, "      long dk_c, dk_r;\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", cg);
-  dn_buf_printf(c, "        for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", r0, r1);
-  dn_buf_printf(c, "          memcpy(dk_xp + (dk_c * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld, %lld * sizeof(float));\n",
-                hp, win->ph, wp, x0 + win->pw, x, (long long)k->h, (long long)k->w, x0, x1 - x0);
+  dn_buf_printf(c, "      long dk_c, dk_r;\n");
+  dnk_print_pad_copy(c, &g, k, x, 1, "0", "      ");
   dn_buf_printf(c, "      dnk_dconv%s(%lld, %lld, %lld, dk_pd + dk_g * %lld, dk_off, dk_xp, dk_mk, dk_sm, dk_oi, (%s) + dk_y, %lld, 0);\n",
                 ctx->threads > 1 && nq == 1 && nv > 2 ? "_par" : "", m, kd, nv, mp * kd, y, (long long)k->oh * k->ow);
   dn_buf_printf(c, "    }\n  }\n  }\n");
@@ -927,28 +972,21 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
  * than once per sample (S from the wide row length, at most ~1536 floats, so that a tile's
  * rows of dyw stay in L1). Samples in --threads chunks as in dnk_conv_bwd_w_gemm. */
 static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
-  const dn_window *win = &k->win;
-  long long dh = win->dh > 0 ? win->dh : 1, dw = win->dw > 0 ? win->dw : 1, kk = (long long)win->kh * win->kw;
-  long long cg = k->c / k->g, fg = k->f / k->g, r = cg * kk, fr = (long long)k->f * r;
-  long long hp = k->oh + (win->kh - 1) * dh, wp = k->ow + (win->kw - 1) * dw, hw = hp * wp;
-  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
-  long long sn = 1536 / hw > 1 ? 1536 / hw : 1, per_chunk = (k->n + nq - 1) / nq;
+  dnk_wide g = dnk_wide_geom(k);
+  long long fg = k->f / k->g, r = g.cg * g.kk, fr = (long long)k->f * r, nq = dnk_chunks(ctx, k);
+  long long sn = 1536 / g.hw > 1 ? 1536 / g.hw : 1, per_chunk = (k->n + nq - 1) / nq;
   if (sn > per_chunk) sn = per_chunk;
-  long long end = (k->oh - 1) * wp + k->ow, ldd = ((sn - 1) * hw + end + 15) / 16 * 16;
-  if (ldd < sn * hw) ldd = (sn * hw + 15) / 16 * 16;
-  int m = 4, n = 4;
+  long long ldd = ((sn - 1) * g.hw + g.end + 15) / 16 * 16;
+  if (ldd < sn * g.hw) ldd = (sn * g.hw + 15) / 16 * 16;
+  int m = 4, n = 4;  /* the tile that pads Fg x R least */
   if (((fg + 2) / 3 * 3) * ((r + 4) / 5 * 5) < ((fg + 3) / 4 * 4) * ((r + 3) / 4 * 4)) m = 3, n = 5;
-  long long fp = (fg + m - 1) / m * m, rp = (r + n - 1) / n * n, xps = (cg * sn * hw + 64 + 15) / 16 * 16;
+  long long fp = (fg + m - 1) / m * m, rp = (r + n - 1) / n * n, xps = (g.cg * sn * g.hw + 64 + 15) / 16 * 16;
   long long per = fp * ldd + xps, o_off = dnk_scratch_bytes(ctx, nq * per), o_part = o_off + (rp * 4 + 63) / 64 * 64;
-  long long r0 = win->ph < 0 ? -win->ph : 0, r1 = k->h < hp - win->ph ? k->h : hp - win->ph;
-  long long x0 = win->pw < 0 ? -win->pw : 0, x1 = k->w < wp - win->pw ? k->w : wp - win->pw;
   ctx->need |= m == 4 ? DN_KNEED_WG44 : DN_KNEED_WG35;
   dnk_need_scratch(ctx, o_part + dnk_scratch_bytes(ctx, (nq - 1) * fr));
   dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  int *dk_off = (int *)(dk_s + %lld);\n", ctx->scratch, o_off);
   dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(dk_s + %lld);\n  long dk_q, dk_p;\n", o_part);
-  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p)  /* columns past R read xp[0..], dropped */\n", rp);
-  dn_buf_printf(c, "    dk_off[dk_p] = dk_p < %lld ? (int)(dk_p / %lld * %lld + dk_p %% %lld / %d * %lld + dk_p %% %d * %lld) : 0;\n", r,
-                kk, sn * hw, kk, win->kw, dh * wp, win->kw, dw);
+  dnk_print_offsets(c, &g, &k->win, rp, r, sn * g.hw);
   if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
   dn_buf_printf(c, "    float *dk_dw = (float *)dk_s + dk_q * %lld, *dk_xp = dk_dw + %lld;\n", per, fp * ldd);
@@ -961,28 +999,23 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "      long dk_sb = dk_hi - dk_b < %lld ? dk_hi - dk_b : %lld, dk_t, dk_c, dk_r, dk_f, dk_j;\n", sn, sn);
   dn_buf_printf(c, "      for (dk_t = 0; dk_t < dk_sb; ++dk_t) {\n");
   dn_buf_printf(c, "        long dk_x = ((dk_b + dk_t) * %lld + dk_g * %lld) * %lld, dk_y = ((dk_b + dk_t) * %lld + dk_g * %lld) * %lld;\n",
-                (long long)k->c, cg, (long long)(k->h * k->w), (long long)k->f, fg, (long long)(k->oh * k->ow));
-  dn_buf_printf(c, "        for (dk_c = 0; dk_c < %lld; ++dk_c)\n          for (dk_r = %lld; dk_r < %lld; ++dk_r)\n", cg, r0, r1);
-  dn_buf_printf(c, "            memcpy(dk_xp + ((dk_c * %lld + dk_t) * %lld + dk_r + %d) * %lld + %lld, (%s) + dk_x + (dk_c * %lld + dk_r) * %lld + %lld, %lld * sizeof(float));\n",
-                sn, hp, win->ph, wp, x0 + win->pw, in[1], (long long)k->h, (long long)k->w, x0, x1 - x0);
+                (long long)k->c, g.cg, (long long)(k->h * k->w), (long long)k->f, fg, (long long)(k->oh * k->ow));
+  dnk_print_pad_copy(c, &g, k, in[1], sn, "dk_t", "        ");
   dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_r = 0; dk_r < %lld; ++dk_r)\n", fg, (long long)k->oh);
   dn_buf_printf(c, "            memcpy(dk_dw + dk_f * %lld + dk_t * %lld + dk_r * %lld, (%s) + dk_y + (dk_f * %lld + dk_r) * %lld, %lld * sizeof(float));\n",
-                ldd, hw, wp, in[0], (long long)k->oh, (long long)k->ow, (long long)k->ow);
+                ldd, g.hw, g.wp, in[0], (long long)k->oh, (long long)k->ow, (long long)k->ow);
   dn_buf_printf(c, "      }\n");
   if (sn > 1)
     dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld && dk_sb < %lld; ++dk_f)  /* a short last stack: no stale samples */\n"
                      "        for (dk_i = dk_sb * %lld; dk_i < %lld; ++dk_i) dk_dw[dk_f * %lld + dk_i] = 0;\n",
-                  fg, sn, hw, ldd, ldd);
+                  fg, sn, g.hw, ldd, ldd);
   dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld; dk_f += %d)\n        for (dk_j = 0; dk_j < %lld; dk_j += %d)\n", fg, m, r, n);
   dn_buf_printf(c, "          dnk_wg%dx%d(((dk_sb - 1) * %lld + %lld + 15) / 16, dk_dw + dk_f * %lld, %lld, dk_xp, dk_off + dk_j,\n"
                    "                   dk_dst + dk_g * %lld + dk_f * %lld + dk_j, %lld, %lld - dk_f < %d ? %lld - dk_f : %d,\n"
                    "                   %lld - dk_j < %d ? %lld - dk_j : %d, dk_b == dk_lo);\n",
-                m, n, hw, end, ldd, ldd, fg * r, r, r, fg, m, fg, m, r, n, r, n);
+                m, n, g.hw, g.end, ldd, ldd, fg * r, r, r, fg, m, fg, m, r, n, r, n);
   dn_buf_printf(c, "    }\n  }\n");
-  if (nq == 1) return;
-  dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_t = dk_part + (dk_q - 1) * %lld;\n",
-                nq, fr);
-  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_t[dk_i];\n  }\n", fr, out);
+  dnk_print_part_sums(c, nq, fr, out);
 }
 
 /* dw_g [Fg, R] = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T: each im2col row becomes one
@@ -994,7 +1027,7 @@ static void dnk_conv_bwd_w_gemm(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, co
    * summed into its own dw (chunk 0 into the output, the others in the scratch area), then
    * the partial sums added in chunk order: the result depends on the thread count the code
    * was generated for, not on scheduling. One chunk: the products' tiles use the threads. */
-  long long nq = ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+  long long nq = dnk_chunks(ctx, k);
   dn_buf_printf(c, "  long dk_q;\n");
   if (nq > 1) {
     dnk_need_scratch(ctx, dnk_scratch_bytes(ctx, (nq - 1) * fr));
@@ -1017,10 +1050,7 @@ static void dnk_conv_bwd_w_gemm(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, co
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out(dk_dst + dk_g * %lld, %lld, 1);\n", fg * r, r);
   dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > dk_lo, %d, NULL);\n    }\n  }\n  }\n", fg, r, ohw,
                 nq == 1 && ctx->threads > 1);
-  if (nq == 1) return;
-  dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_s = dk_part + (dk_q - 1) * %lld;\n",
-                nq, fr);
-  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_s[dk_i];\n  }\n", fr, out);
+  dnk_print_part_sums(c, nq, fr, out);
 }
 
 static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
