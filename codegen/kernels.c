@@ -230,31 +230,17 @@ static void dk_nest_open(dn_buf *c, const dk_nest *t, int ivdep) {
   dn_buf_printf(c, ";\n");
 }
 
-/* out (reduced shape, b) op= x (a). */
-static void dk_reduce(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
-  dk_nest t;
-  int64_t so[DN_MAX_RANK];
-  dn_shape xs = n->in[0]->shape;
-  int is_max = n->op == DN_OP_REDUCE_MAX;
-  t.rank = xs.rank;
-  dk_strides(xs, t.sa);
-  dk_strides(n->shape, so);
-  for (int i = 0; i < xs.rank; i++) t.dim[i] = xs.dim[i], t.sb[i] = so[i];
-  dk_nest_merge(&t);
-  if (is_max)
-    dn_buf_printf(c, "  { long dk_z; for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] = -HUGE_VAL; }\n",
-                  (long long)dn_shape_count(n->shape), out);
-  else
-    dk_clear(c, out, dn_shape_count(n->shape));
-  dn_buf_printf(c, "  {\n");
+/* Prints `out op= x` over the merged nest t (out already initialized), as one block. */
+static void dk_reduce_nest(dn_buf *c, const dn_cg_ctx *ctx, dk_nest t, int is_max, const char *out, const char *in) {
   int r = t.rank;
+  dn_buf_printf(c, "  {\n");
   if (!is_max && r > 0 && t.sa[r - 1] == 1 && t.sb[r - 1] == 0 && t.dim[r - 1] >= 32) {
     /* a contiguous run summed per output: 16 partial sums the C compiler vectorizes (it does
      * not reorder a single float sum), added up at the end */
     long long d = (long long)t.dim[r - 1];
     t.rank = r - 1;
     dk_nest_open(c, &t, 0);
-    dn_buf_printf(c, "    const %s *dk_p = (%s) + dk_ia;\n    %s dk_v[16] = {0}, dk_t = 0;\n    long dk_j, dk_l;\n", ctx->real, in[0],
+    dn_buf_printf(c, "    const %s *dk_p = (%s) + dk_ia;\n    %s dk_v[16] = {0}, dk_t = 0;\n    long dk_j, dk_l;\n", ctx->real, in,
                   ctx->real);
     dn_buf_printf(c, "    for (dk_j = 0; dk_j + 16 <= %lld; dk_j += 16)\n      for (dk_l = 0; dk_l < 16; ++dk_l) dk_v[dk_l] += dk_p[dk_j + dk_l];\n", d);
     dn_buf_printf(c, "    for (dk_l = 0; dk_l < 16; ++dk_l) dk_t += dk_v[dk_l];\n");
@@ -265,11 +251,60 @@ static void dk_reduce(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const c
   /* the innermost loop over a kept axis writes a different output element each time */
   dk_nest_open(c, &t, r > 0 && t.sb[r - 1] != 0 && t.sa[r - 1] != 0);
   if (is_max)
-    dn_buf_printf(c, "    if ((%s)[dk_ia] > (%s)[dk_ib] || (%s)[dk_ia] != (%s)[dk_ia]) (%s)[dk_ib] = (%s)[dk_ia];\n", in[0], out,
-                  in[0], in[0], out, in[0]);
+    dn_buf_printf(c, "    if ((%s)[dk_ia] > (%s)[dk_ib] || (%s)[dk_ia] != (%s)[dk_ia]) (%s)[dk_ib] = (%s)[dk_ia];\n", in, out, in, in,
+                  out, in);
   else
-    dn_buf_printf(c, "    (%s)[dk_ib] += (%s)[dk_ia];\n", out, in[0]);
+    dn_buf_printf(c, "    (%s)[dk_ib] += (%s)[dk_ia];\n", out, in);
   dn_buf_printf(c, "  }\n  }\n");
+}
+
+/* A large sum over the outermost axis (a bias gradient: the batch and more) with --threads:
+ * the outermost axis in one contiguous chunk per thread, each summed into its own result
+ * (chunk 0 into out, the others in the scratch area), then added in chunk order, so every
+ * thread reads the samples it wrote in the loops before (and the result depends on the
+ * thread count the code was generated for, not on scheduling). */
+static void dk_reduce_chunked(dn_buf *c, dn_cg_ctx *ctx, dk_nest t, const char *out, const char *in, int64_t cnt) {
+  int64_t d0 = t.dim[0], s0 = t.sa[0], nq = ctx->threads < d0 ? ctx->threads : d0;
+  size_t esz = strcmp(ctx->real, "double") == 0 ? 8 : 4, bytes = (size_t)((nq - 1) * cnt) * esz;
+  if (bytes > ctx->scratch_bytes) ctx->scratch_bytes = bytes;
+  for (int i = 0; i + 1 < t.rank; i++) t.dim[i] = t.dim[i + 1], t.sa[i] = t.sa[i + 1], t.sb[i] = t.sb[i + 1];
+  t.rank--;
+  dn_buf_printf(c, "  {\n  %s *dk_part = (%s *)(%s);\n  long dk_q;\n#pragma omp parallel for schedule(static)\n", ctx->real, ctx->real,
+                ctx->scratch);
+  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    %s *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n",
+                (long long)nq, ctx->real, out, (long long)cnt);
+  dn_buf_printf(c, "    long dk_z, dk_o, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)d0,
+                (long long)nq, (long long)d0, (long long)nq);
+  dn_buf_printf(c, "    for (dk_z = 0; dk_z < %lld; ++dk_z) dk_dst[dk_z] = 0;\n", (long long)cnt);
+  dn_buf_printf(c, "    for (dk_o = dk_lo; dk_o < dk_hi; ++dk_o) {\n      const %s *dk_rx = (%s) + dk_o * %lld;\n", ctx->real, in,
+                (long long)s0);
+  dk_reduce_nest(c, ctx, t, 0, "dk_dst", "dk_rx");
+  dn_buf_printf(c, "    }\n  }\n  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_z;\n", (long long)nq);
+  dn_buf_printf(c, "    for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] += dk_part[(dk_q - 1) * %lld + dk_z];\n  }\n  }\n",
+                (long long)cnt, out, (long long)cnt);
+}
+
+/* out (reduced shape, b) op= x (a). */
+static void dk_reduce(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  dk_nest t;
+  int64_t so[DN_MAX_RANK], cnt = dn_shape_count(n->shape);
+  dn_shape xs = n->in[0]->shape;
+  int is_max = n->op == DN_OP_REDUCE_MAX;
+  t.rank = xs.rank;
+  dk_strides(xs, t.sa);
+  dk_strides(n->shape, so);
+  for (int i = 0; i < xs.rank; i++) t.dim[i] = xs.dim[i], t.sb[i] = so[i];
+  dk_nest_merge(&t);
+  if (!is_max && ctx->threads > 1 && ctx->scratch && t.rank > 1 && t.sb[0] == 0 && t.dim[0] > 1 &&
+      dn_shape_count(xs) >= 32768 && cnt <= 65536) {
+    dk_reduce_chunked(c, ctx, t, out, in[0], cnt);
+    return;
+  }
+  if (is_max)
+    dn_buf_printf(c, "  { long dk_z; for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] = -HUGE_VAL; }\n", (long long)cnt, out);
+  else
+    dk_clear(c, out, cnt);
+  dk_reduce_nest(c, ctx, t, is_max, out, in[0]);
 }
 
 /* Copies b -> a through the nest (a = out, contiguous walk). */

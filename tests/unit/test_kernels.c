@@ -416,6 +416,7 @@ static void build_cases(void) {
   reduce_case("reduce mixed", S(4, 2, 3, 4, 5), 1u | 4u);
   reduce_case("reduce all", S(3, 3, 4, 2), 7u);
   reduce_case("reduce ones", S(2, 1, 1), 2u);
+  reduce_case("reduce big (per-thread chunks)", S(3, 70, 6, 100), 1u | 4u);
   softmax_case("sm single", S(2, 3, 1), 1);
   softmax_case("sm last", S(2, 4, 9), 1);
   softmax_case("sm middle", S(3, 2, 5, 3), 1);
