@@ -264,9 +264,8 @@ static void dk_reduce_nest(dn_buf *c, const dn_cg_ctx *ctx, dk_nest t, int is_ma
  * thread reads the samples it wrote in the loops before (and the result depends on the
  * thread count the code was generated for, not on scheduling). */
 static void dk_reduce_chunked(dn_buf *c, dn_cg_ctx *ctx, dk_nest t, const char *out, const char *in, int64_t cnt) {
-  int64_t d0 = t.dim[0], s0 = t.sa[0], nq = ctx->threads < d0 ? ctx->threads : d0;
-  size_t esz = strcmp(ctx->real, "double") == 0 ? 8 : 4, bytes = (size_t)((nq - 1) * cnt) * esz;
-  if (bytes > ctx->scratch_bytes) ctx->scratch_bytes = bytes;
+  int64_t d0 = t.dim[0], s0 = t.sa[0], nq = dn_kchunks(ctx, d0);
+  dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (nq - 1) * cnt));
   for (int i = 0; i + 1 < t.rank; i++) t.dim[i] = t.dim[i + 1], t.sa[i] = t.sa[i + 1], t.sb[i] = t.sb[i + 1];
   t.rank--;
   dn_buf_printf(c, "  {\n  %s *dk_part = (%s *)(%s);\n  long dk_q;\n#pragma omp parallel for schedule(static)\n", ctx->real, ctx->real,
@@ -279,9 +278,9 @@ static void dk_reduce_chunked(dn_buf *c, dn_cg_ctx *ctx, dk_nest t, const char *
   dn_buf_printf(c, "    for (dk_o = dk_lo; dk_o < dk_hi; ++dk_o) {\n      const %s *dk_rx = (%s) + dk_o * %lld;\n", ctx->real, in,
                 (long long)s0);
   dk_reduce_nest(c, ctx, t, 0, "dk_dst", "dk_rx");
-  dn_buf_printf(c, "    }\n  }\n  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_z;\n", (long long)nq);
-  dn_buf_printf(c, "    for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] += dk_part[(dk_q - 1) * %lld + dk_z];\n  }\n  }\n",
-                (long long)cnt, out, (long long)cnt);
+  dn_buf_printf(c, "    }\n  }\n");
+  dn_kpart_sums(c, ctx, nq, cnt, out);
+  dn_buf_printf(c, "  }\n");
 }
 
 /* out (reduced shape, b) op= x (a). */

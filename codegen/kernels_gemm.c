@@ -30,16 +30,14 @@ static long long dnk_pack_all_size(long long m, long long k) {
   return ((m + DNK_MC_E - 1) / DNK_MC_E) * ((k + DNK_KC_E - 1) / DNK_KC_E) * DNK_MC_E * DNK_KC_E;
 }
 
-/* Bytes of kernel scratch that `elems` reals take, rounded up to 64. */
-static long long dnk_scratch_bytes(const dn_cg_ctx *ctx, long long elems) {
+long long dn_kscratch_bytes(const dn_cg_ctx *ctx, long long elems) {
   size_t esz = strcmp(ctx->real, "double") == 0 ? 8 : 4;
   return (long long)((((size_t)elems * esz) + 63) & ~(size_t)63);
 }
 
-/* Raises the scratch the file reserves to `bytes` (kernels run one at a time and share it). */
-static void dnk_need_scratch(dn_cg_ctx *ctx, long long bytes) {
+void dn_kneed_scratch(dn_cg_ctx *ctx, long long bytes) {
   if ((size_t)bytes > ctx->scratch_bytes) ctx->scratch_bytes = (size_t)bytes;
-  if (!ctx->scratch) dn_die("kernels: no scratch area for a convolution");
+  if (!ctx->scratch) dn_die("kernels: no scratch area");
 }
 
 static const char dnk_views_text[] =
@@ -147,14 +145,7 @@ static const char dnk_pack_text[] =
   "          dnk_real *o = q + p * DNK_MR;\n"
   "          o[0] = t[0], o[1] = t[1], o[2] = t[2], o[3] = t[3], o[4] = t[4], o[5] = t[5];\n"
   "        }\n"
-  "    } else if (A->kind == 0 && A->cs == 1) {  /* rows contiguous: one pass per row */\n"
-  "      for (i = 0; i < mr; ++i) {\n"
-  "        const dnk_real *s = A->p + (ic + i0 + i) * A->rs + pc;\n"
-  "        for (p = 0; p < kc; ++p) q[p * DNK_MR + i] = s[p];\n"
-  "      }\n"
-  "      for (; i < DNK_MR; ++i)\n"
-  "        for (p = 0; p < kc; ++p) q[p * DNK_MR + i] = 0;\n"
-  "    } else if (A->kind == 0) {\n"
+  "    } else if (A->kind == 0) {  /* the last, partial panel, or both strides above 1 */\n"
   "      const dnk_real *s = A->p + (ic + i0) * A->rs + pc * A->cs;\n"
   "      for (p = 0; p < kc; ++p) {\n"
   "        for (i = 0; i < mr; ++i) q[p * DNK_MR + i] = s[i * A->rs + p * A->cs];\n"
@@ -743,8 +734,8 @@ static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, i
  * all samples and column tiles. Returns the scratch bytes it used. */
 static long long dnk_prepack(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, long long m, long long kd,
                              long long rs, long long cs, long long at) {
-  long long per = dnk_pack_all_size(m, kd), bytes = dnk_scratch_bytes(ctx, per * k->g);
-  dnk_need_scratch(ctx, at + bytes);
+  long long per = dnk_pack_all_size(m, kd), bytes = dn_kscratch_bytes(ctx, per * k->g);
+  dn_kneed_scratch(ctx, at + bytes);
   dn_buf_printf(c, "  dnk_real *dk_pa[%lld];\n  { long dk_g; for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g,
                 (long long)k->g);
   dn_buf_printf(c, "    dnk_view dk_wa = dnk_dense((%s) + dk_g * %lld, %lld, %lld);\n", w, m * kd, rs, cs);
@@ -753,18 +744,14 @@ static long long dnk_prepack(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const
   return bytes;
 }
 
-/* Sample chunks of a convolution with --threads: one per thread (at most one per sample),
- * each a contiguous range [q n / nq, (q + 1) n / nq), so results depend on the thread count
- * the code was generated for, not on scheduling. */
-static long long dnk_chunks(const dn_cg_ctx *ctx, const dn_kconv *k) {
-  return ctx->threads > 1 && k->n > 1 ? (ctx->threads < k->n ? ctx->threads : k->n) : 1;
+long long dn_kchunks(const dn_cg_ctx *ctx, int64_t n) {
+  return ctx->threads > 1 && n > 1 ? (ctx->threads < n ? ctx->threads : n) : 1;
 }
 
-/* Prints `out += partial sums 1..nq-1` (the chunks' weight gradients, chunk 0 in out). */
-static void dnk_print_part_sums(dn_buf *c, long long nq, long long count, const char *out) {
+void dn_kpart_sums(dn_buf *c, const dn_cg_ctx *ctx, long long nq, long long count, const char *out) {
   if (nq == 1) return;
-  dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const dnk_real *dk_t = dk_part + (dk_q - 1) * %lld;\n",
-                nq, count);
+  dn_buf_printf(c, "  for (dk_q = 1; dk_q < %lld; ++dk_q) {\n    long dk_i;\n    const %s *dk_t = dk_part + (dk_q - 1) * %lld;\n",
+                nq, ctx->real, count);
   dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] += dk_t[dk_i];\n  }\n", count, out);
 }
 
@@ -826,12 +813,12 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
                            long long at) {
   dnk_wide g = dnk_wide_geom(k);
   long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 5) / 6 * 6, nv = (g.end + 31) / 32 * 2;
-  long long xps = (g.cg * g.hw + 64 + 15) / 16 * 16, nq = dnk_chunks(ctx, k);
-  long long o_off = at + dnk_scratch_bytes(ctx, k->g * mp * kd), o_mk = o_off + (kd * 4 + 63) / 64 * 64;
+  long long xps = (g.cg * g.hw + 64 + 15) / 16 * 16, nq = dn_kchunks(ctx, k->n);
+  long long o_off = at + dn_kscratch_bytes(ctx, k->g * mp * kd), o_mk = o_off + (kd * 4 + 63) / 64 * 64;
   long long o_sm = o_mk + (nv * 2 + 63) / 64 * 64, o_oi = o_sm + (nv * 2 + 63) / 64 * 64;
   long long o_xp = o_oi + (nv * 4 + 63) / 64 * 64;
   ctx->need |= DN_KNEED_DCONV;
-  dnk_need_scratch(ctx, o_xp + nq * xps * 4);
+  dn_kneed_scratch(ctx, o_xp + nq * xps * 4);
   dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  float *dk_pd = (float *)(dk_s + %lld), *dk_xs = (float *)(dk_s + %lld);\n",
                 ctx->scratch, at, o_xp);
   dn_buf_printf(c, "  int *dk_off = (int *)(dk_s + %lld), *dk_oi = (int *)(dk_s + %lld);\n", o_off, o_oi);
@@ -916,8 +903,8 @@ static dn_kconv dnk_flipped(const dn_kconv *k) {
 /* Prints W' into the scratch area (dk_wt); returns its bytes. */
 static long long dnk_flip_weights(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w) {
   long long kk = (long long)k->win.kh * k->win.kw, cg = k->c / k->g, fg = k->f / k->g;
-  long long wbytes = dnk_scratch_bytes(ctx, (long long)k->f * cg * kk);
-  dnk_need_scratch(ctx, wbytes);
+  long long wbytes = dn_kscratch_bytes(ctx, (long long)k->f * cg * kk);
+  dn_kneed_scratch(ctx, wbytes);
   dn_buf_printf(c, "  dnk_real *dk_wt = (dnk_real *)(%s);\n  {\n    long dk_g, dk_c, dk_f, dk_k;\n", ctx->scratch);
   dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g)\n      for (dk_c = 0; dk_c < %lld; ++dk_c)\n", (long long)k->g, cg);
   dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_k = 0; dk_k < %lld; ++dk_k)\n", fg, kk);
@@ -973,7 +960,7 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
  * rows of dyw stay in L1). Samples in --threads chunks as in dnk_conv_bwd_w_gemm. */
 static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   dnk_wide g = dnk_wide_geom(k);
-  long long fg = k->f / k->g, r = g.cg * g.kk, fr = (long long)k->f * r, nq = dnk_chunks(ctx, k);
+  long long fg = k->f / k->g, r = g.cg * g.kk, fr = (long long)k->f * r, nq = dn_kchunks(ctx, k->n);
   long long sn = 1536 / g.hw > 1 ? 1536 / g.hw : 1, per_chunk = (k->n + nq - 1) / nq;
   if (sn > per_chunk) sn = per_chunk;
   long long ldd = ((sn - 1) * g.hw + g.end + 15) / 16 * 16;
@@ -981,9 +968,9 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   int m = 4, n = 4;  /* the tile that pads Fg x R least */
   if (((fg + 2) / 3 * 3) * ((r + 4) / 5 * 5) < ((fg + 3) / 4 * 4) * ((r + 3) / 4 * 4)) m = 3, n = 5;
   long long fp = (fg + m - 1) / m * m, rp = (r + n - 1) / n * n, xps = (g.cg * sn * g.hw + 64 + 15) / 16 * 16;
-  long long per = fp * ldd + xps, o_off = dnk_scratch_bytes(ctx, nq * per), o_part = o_off + (rp * 4 + 63) / 64 * 64;
+  long long per = fp * ldd + xps, o_off = dn_kscratch_bytes(ctx, nq * per), o_part = o_off + (rp * 4 + 63) / 64 * 64;
   ctx->need |= m == 4 ? DN_KNEED_WG44 : DN_KNEED_WG35;
-  dnk_need_scratch(ctx, o_part + dnk_scratch_bytes(ctx, (nq - 1) * fr));
+  dn_kneed_scratch(ctx, o_part + dn_kscratch_bytes(ctx, (nq - 1) * fr));
   dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  int *dk_off = (int *)(dk_s + %lld);\n", ctx->scratch, o_off);
   dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(dk_s + %lld);\n  long dk_q, dk_p;\n", o_part);
   dnk_print_offsets(c, &g, &k->win, rp, r, sn * g.hw);
@@ -1015,7 +1002,7 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
                    "                   %lld - dk_j < %d ? %lld - dk_j : %d, dk_b == dk_lo);\n",
                 m, n, g.hw, g.end, ldd, ldd, fg * r, r, r, fg, m, fg, m, r, n, r, n);
   dn_buf_printf(c, "    }\n  }\n");
-  dnk_print_part_sums(c, nq, fr, out);
+  dn_kpart_sums(c, ctx, nq, fr, out);
 }
 
 /* dw_g [Fg, R] = sum_n dy_n,g [Fg, OH*OW] @ im2col(x_n,g)^T: each im2col row becomes one
@@ -1027,10 +1014,10 @@ static void dnk_conv_bwd_w_gemm(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, co
    * summed into its own dw (chunk 0 into the output, the others in the scratch area), then
    * the partial sums added in chunk order: the result depends on the thread count the code
    * was generated for, not on scheduling. One chunk: the products' tiles use the threads. */
-  long long nq = dnk_chunks(ctx, k);
+  long long nq = dn_kchunks(ctx, k->n);
   dn_buf_printf(c, "  long dk_q;\n");
   if (nq > 1) {
-    dnk_need_scratch(ctx, dnk_scratch_bytes(ctx, (nq - 1) * fr));
+    dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (nq - 1) * fr));
     dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(%s);\n#pragma omp parallel for schedule(static)\n", ctx->scratch);
   }
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
@@ -1050,7 +1037,7 @@ static void dnk_conv_bwd_w_gemm(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, co
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out(dk_dst + dk_g * %lld, %lld, 1);\n", fg * r, r);
   dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, dk_n > dk_lo, %d, NULL);\n    }\n  }\n  }\n", fg, r, ohw,
                 nq == 1 && ctx->threads > 1);
-  dnk_print_part_sums(c, nq, fr, out);
+  dn_kpart_sums(c, ctx, nq, fr, out);
 }
 
 static void dnk_conv_bwd_w(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {

@@ -32,6 +32,17 @@ typedef struct dn_kconv {
 } dn_kconv;
 
 int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
+
+/* Bytes of kernel scratch that `elems` reals take, rounded up to 64. */
+long long dn_kscratch_bytes(const dn_cg_ctx *ctx, long long elems);
+/* Raises the scratch the file reserves to `bytes` (kernels run one at a time and share it). */
+void dn_kneed_scratch(dn_cg_ctx *ctx, long long bytes);
+/* Chunks of n samples with --threads: one per thread (at most one per sample), each a
+ * contiguous range [q n / nq, (q + 1) n / nq), so results depend on the thread count the
+ * code was generated for, not on scheduling. */
+long long dn_kchunks(const dn_cg_ctx *ctx, int64_t n);
+/* Prints `out += partial sums 1..nq-1` (dk_part, count reals each; chunk 0 summed into out). */
+void dn_kpart_sums(dn_buf *c, const dn_cg_ctx *ctx, long long nq, long long count, const char *out);
 int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
 void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx);
 
