@@ -135,6 +135,12 @@ static ew_group collect_group(dn_em_body *b, const dn_node *root) {
   return gr;
 }
 
+/* Is x a leaf of the group that is loaded from memory? */
+static int loaded_leaf(const dn_em_body *b, const dn_node *x) {
+  dn_em_kind k = b->nodes[x->id].kind;
+  return k != DN_EMK_INLINE && k != DN_EMK_SCALAR;
+}
+
 /* Element strides of a leaf of shape s read in a loop over root shape r (axes aligned from the
  * right, NumPy broadcasting): 0 on the axes the leaf is broadcast along. */
 static void leaf_strides(dn_shape s, dn_shape r, int64_t *st) {
@@ -167,8 +173,7 @@ static ew_nest make_nest(const dn_em_body *b, const dn_node *root, const ew_grou
         const dn_node *n = b->g->nodes.v[gr->ids[m]];
         for (int i = 0; i < n->nin; i++) {
           const dn_node *x = n->in[i];
-          dn_em_kind kx = b->nodes[x->id].kind;
-          if (kx == DN_EMK_INLINE || kx == DN_EMK_SCALAR) continue;
+          if (!loaded_leaf(b, x)) continue;
           int64_t st[DN_MAX_RANK];
           leaf_strides(x->shape, r, st);
           if (st[prev] != st[k] * r.dim[k]) merge[prev] = 0;
@@ -207,8 +212,7 @@ static int all_flat(const dn_em_body *b, const dn_node *root, const ew_group *gr
     const dn_node *n = b->g->nodes.v[gr->ids[m]];
     for (int i = 0; i < n->nin; i++) {
       const dn_node *x = n->in[i];
-      dn_em_kind k = b->nodes[x->id].kind;
-      if (k != DN_EMK_INLINE && k != DN_EMK_SCALAR && dn_shape_count(x->shape) != cnt) return 0;
+      if (loaded_leaf(b, x) && dn_shape_count(x->shape) != cnt) return 0;
     }
   }
   return 1;
@@ -221,12 +225,6 @@ static void leaf_load(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, 
   b->ew_stamp[x->id] = loaded;
   dn_buf_printf(c, "%sconst %s l%d = (%s)p%d[%s];\n", ind, em->real, x->id, em->real, x->id,
                 leaf_index(x->shape, root->shape, nest));
-}
-
-/* Is x a leaf of the group that is loaded from memory? */
-static int loaded_leaf(const dn_em_body *b, const dn_node *x) {
-  dn_em_kind k = b->nodes[x->id].kind;
-  return k != DN_EMK_INLINE && k != DN_EMK_SCALAR;
 }
 
 /* Loads of the leaves that stay the same along the innermost loop (a bias per channel), before
@@ -284,7 +282,7 @@ static int restrict_ok(const dn_em_body *b, const dn_node *root, const ew_group 
     for (int i = 0; i < n->nin; i++) {
       const dn_node *x = n->in[i];
       const dn_em_node *xe = &b->nodes[x->id];
-      if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR) continue;
+      if (!loaded_leaf(b, x)) continue;
       if (base_buf(b, x) == rb && strcmp(xe->expr, out)) return 0;
     }
   }
@@ -299,7 +297,7 @@ static void leaf_ptrs(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, 
     for (int i = 0; i < n->nin; i++) {
       const dn_node *x = n->in[i];
       dn_em_node *xe = &b->nodes[x->id];
-      if (xe->kind == DN_EMK_INLINE || xe->kind == DN_EMK_SCALAR || b->ew_stamp[x->id] == done) continue;
+      if (!loaded_leaf(b, x) || b->ew_stamp[x->id] == done) continue;
       b->ew_stamp[x->id] = done;
       const char *t = x->dtype == DN_I32 ? "int32_t" : em->real;
       if (rs && b->nodes[root->id].inplace && !strcmp(xe->expr, out)) dn_buf_printf(c, "  const %s *p%d = dn_o;\n", t, x->id);
