@@ -233,7 +233,10 @@ static const char dnk_pack_text[] =
   "  for (p = 0; p + 16 <= kc; p += 16)\n"
   "    for (h = 0; h < DNK_NR; h += 16) {\n"
   "      __m512 r[16];\n"
-  "      for (i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(B->p + (j0 + h + i) * B->cs + pc + p);\n"
+  "      for (i = 0; i < 16; ++i) {  /* rows of B^T are many streams: prefetch 128 floats ahead */\n"
+  "        r[i] = _mm512_loadu_ps(B->p + (j0 + h + i) * B->cs + pc + p);\n"
+  "        _mm_prefetch((const char *)(B->p + (j0 + h + i) * B->cs + pc + p + 128), _MM_HINT_T0);\n"
+  "      }\n"
   "      dnk_tr16(r);\n"
   "      for (i = 0; i < 16; ++i) _mm512_storeu_ps(q + (p + i) * DNK_NR + h, r[i]);\n"
   "    }\n"
@@ -421,20 +424,33 @@ static const char dnk_driver_text[] =
   "  dnk_real ap[DNK_MC * DNK_KC], bp[DNK_KC * DNK_NC];\n"
   "  long jc = tile / ni * ncw, ic = tile %% ni * DNK_MC, pc, jr, ir, nkb = (K + DNK_KC - 1) / DNK_KC;\n"
   "  long nc = N - jc < ncw ? N - jc : ncw, mc = M - ic < DNK_MC ? M - ic : DNK_MC;\n"
+  "  /* A with contiguous rows is read in place by the micro-kernel's broadcasts (packing it\n"
+  "   * cost as much as the product for the few rows of a batch): only a last partial panel of\n"
+  "   * rows is packed, for dnk_micro */\n"
+  "  int au = !apk && A->kind == 0 && A->cs == 1 && C->kind == 0 && C->cs == 1;\n"
   "  for (pc = 0; pc < K; pc += DNK_KC) {\n"
   "    long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
   "    int a2 = acc || pc > 0 || C->kind == 1;\n"
   "    const dnk_real *a = apk ? apk + (ic / DNK_MC * nkb + pc / DNK_KC) * DNK_MC * DNK_KC : ap;\n"
   "    dnk_pack_b(B, bp, pc, jc, kc, nc);\n"
-  "    if (!apk) dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
+  "    if (!apk && !au) dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
+  "    if (au && mc %% DNK_MR) dnk_pack_a(A, ap + (mc - mc %% DNK_MR) * kc, ic + mc - mc %% DNK_MR, pc, mc %% DNK_MR, kc);\n"
   "    for (jr = 0; jr < nc; jr += DNK_NR)\n"
   "      for (ir = 0; ir < mc; ir += DNK_MR) {\n"
   "        dnk_real t[DNK_MR * DNK_NR];\n"
-  "        if (C->kind == 0 && C->cs == 1 && mc - ir >= DNK_MR && nc - jr >= DNK_NR) {\n"
-  "          dnk_micro_c(kc, a + ir * kc, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
+  "        const dnk_real *ai = a + ir * kc;\n"
+  "        long as = DNK_MR, ar = 1;\n"
+  "        if (au && mc - ir >= DNK_MR) {  /* rows of A in place */\n"
+  "          ai = A->p + (ic + ir) * A->rs + pc, as = 1, ar = A->rs;\n"
+  "          if (nc - jr >= DNK_NR) {\n"
+  "            dnk_micro_c(kc, ai, 1, A->rs, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
+  "            continue;\n"
+  "          }\n"
+  "        } else if (C->kind == 0 && C->cs == 1 && mc - ir >= DNK_MR && nc - jr >= DNK_NR) {\n"
+  "          dnk_micro_c(kc, ai, DNK_MR, 1, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
   "          continue;\n"
   "        }\n"
-  "        dnk_micro(kc, a + ir * kc, bp + jr * kc, t);\n"
+  "        dnk_micro(kc, ai, as, ar, bp + jr * kc, t);\n"
   "        dnk_store(C, t, ic + ir, jc + jr, mc - ir < DNK_MR ? mc - ir : DNK_MR,\n"
   "                  nc - jr < DNK_NR ? nc - jr : DNK_NR, a2);\n"
   "      }\n"
@@ -554,7 +570,7 @@ static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char
                 sfx, 2 * vw, vw);
   for (i = 0; i < 6; i++)
     dn_buf_printf(c,
-                  "    av = %s_set1_%s(a[p * 6 + %d]); c%d = %s_fmadd_%s(av, b0, c%d); c%d = %s_fmadd_%s(av, b1, c%d);\n",
+                  "    av = %s_set1_%s(a[p * as + %d * ar]); c%d = %s_fmadd_%s(av, b0, c%d); c%d = %s_fmadd_%s(av, b1, c%d);\n",
                   pre, sfx, i, 2 * i, pre, sfx, 2 * i, 2 * i + 1, pre, sfx, 2 * i + 1);
   dn_buf_printf(c, "  }\n");
   for (i = 0; i < 12; i++) {
@@ -573,25 +589,27 @@ static void dnk_micro_isas(dn_buf *c, int dbl, int to_c) {
   dn_buf_printf(c, "#else\n");
 }
 
-/* Prints dnk_micro: t[DNK_MR x DNK_NR] = packed a panel @ packed b panel (kc deep), and
- * dnk_micro_c, the same for a whole tile of a dense C: C (+)= a @ b in place, no t. */
+/* Prints dnk_micro: t[DNK_MR x DNK_NR] = a panel @ packed b panel (kc deep), and
+ * dnk_micro_c, the same for a whole tile of a dense C: C (+)= a @ b in place, no t. Row i
+ * of the a panel at step p is a[p * as + i * ar]: as = DNK_MR, ar = 1 for a packed panel,
+ * as = 1, ar = the row stride for rows of A read in place. */
 static void dnk_micro_text(dn_buf *c, int dbl) {
-  dn_buf_printf(c, "static inline void dnk_micro(long kc, const dnk_real *restrict a, const dnk_real *restrict b, "
-                   "dnk_real *restrict t) {\n");
+  dn_buf_printf(c, "static inline void dnk_micro(long kc, const dnk_real *restrict a, long as, long ar, "
+                   "const dnk_real *restrict b, dnk_real *restrict t) {\n");
   dnk_micro_isas(c, dbl, 0);
   dn_buf_printf(c, "  dnk_real acc[DNK_MR * DNK_NR];\n  long p;\n  int i, j;\n"
                    "  for (i = 0; i < DNK_MR * DNK_NR; ++i) acc[i] = 0;\n"
                    "  for (p = 0; p < kc; ++p)\n"
                    "    for (i = 0; i < DNK_MR; ++i) {\n"
-                   "      dnk_real ai = a[p * DNK_MR + i];\n"
+                   "      dnk_real ai = a[p * as + i * ar];\n"
                    "      for (j = 0; j < DNK_NR; ++j) acc[i * DNK_NR + j] += ai * b[p * DNK_NR + j];\n"
                    "    }\n"
                    "  for (i = 0; i < DNK_MR * DNK_NR; ++i) t[i] = acc[i];\n#endif\n}\n");
-  dn_buf_printf(c, "static inline void dnk_micro_c(long kc, const dnk_real *restrict a, const dnk_real *restrict b, "
-                   "dnk_real *restrict cp, long ldc, int acc) {\n");
+  dn_buf_printf(c, "static inline void dnk_micro_c(long kc, const dnk_real *restrict a, long as, long ar, "
+                   "const dnk_real *restrict b, dnk_real *restrict cp, long ldc, int acc) {\n");
   dnk_micro_isas(c, dbl, 1);
   dn_buf_printf(c, "  dnk_real t[DNK_MR * DNK_NR];\n  int i, j;\n"
-                   "  dnk_micro(kc, a, b, t);\n"
+                   "  dnk_micro(kc, a, as, ar, b, t);\n"
                    "  for (i = 0; i < DNK_MR; ++i)\n"
                    "    for (j = 0; j < DNK_NR; ++j) cp[i * ldc + j] = (acc ? cp[i * ldc + j] : 0) + t[i * DNK_NR + j];\n"
                    "#endif\n}\n");
