@@ -114,7 +114,9 @@ dn_jit *dn_jit_cc_compile(const char *src, size_t len, const dn_jit_opts *o) {
       return NULL;
     }
   }
-  void *so = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+  /* OpenMP code: the library stays mapped after dlclose, and with it libgomp, whose idle
+   * worker threads outlive the model (unmapping them crashed dnncc at exit) */
+  void *so = dlopen(so_path, RTLD_NOW | RTLD_LOCAL | (o && o->openmp ? RTLD_NODELETE : 0));
   if (!so) {
     fprintf(stderr, "dnncc: error: cannot load %s: %s\n", so_path, dlerror());
     return NULL;
