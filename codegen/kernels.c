@@ -73,6 +73,85 @@ static void dk_pool_head(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p) {
   dn_buf_printf(c, "        long dk_o = (dk_p * %lld + dk_oy) * %lld + dk_ox;\n", (long long)p->oh, (long long)p->ow);
 }
 
+/* 2 x 2 max pooling, stride 2, over one output row (float, AVX-512): 16 windows per step.
+ * The even and odd columns of the two input rows are separated by two-source permutes, so
+ * the window's four values (v0 v1 / v2 v3, PyTorch's scan order) sit in four vectors and
+ * the scalar rules become lane-wise: the first NaN wins the max, the gradient goes to the
+ * first element equal to it (or the first NaN). GCC -O2 vectorizes the scalar row loops
+ * below only 2 lanes wide (forward) or not at all (gradient: interleaved stores). The last
+ * step is masked (ow need not be a multiple of 16). */
+static const char dk_pool2_text[] =
+  "#if defined(__AVX512F__)\n"
+  "#include <immintrin.h>\n"
+  "#define DNK_POOL2 1\n"
+  "/* The four values of 16 windows from input rows s0, s1 (2n valid columns). */\n"
+  "static inline void dnk_pool2_load(const float *s0, const float *s1, long n, __m512 *v) {\n"
+  "  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);\n"
+  "  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);\n"
+  "  __mmask16 lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1), hi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * n - 16)) - 1);\n"
+  "  __m512 a0, a1, b0, b1;\n"
+  "  if (n == 16) hi = 0xFFFF;\n"
+  "  a0 = _mm512_maskz_loadu_ps(lo, s0), a1 = _mm512_maskz_loadu_ps(hi, s0 + 16);\n"
+  "  b0 = _mm512_maskz_loadu_ps(lo, s1), b1 = _mm512_maskz_loadu_ps(hi, s1 + 16);\n"
+  "  v[0] = _mm512_permutex2var_ps(a0, ev, a1), v[1] = _mm512_permutex2var_ps(a0, od, a1);\n"
+  "  v[2] = _mm512_permutex2var_ps(b0, ev, b1), v[3] = _mm512_permutex2var_ps(b0, od, b1);\n"
+  "}\n"
+  "/* The window maxima: v > m, or m not NaN and v NaN, takes v. */\n"
+  "static inline __m512 dnk_pool2_max(const __m512 *v) {\n"
+  "  __m512 m = v[0];\n"
+  "  int k;\n"
+  "  for (k = 1; k < 4; ++k) {\n"
+  "    __mmask16 t = _mm512_cmp_ps_mask(v[k], m, _CMP_GT_OQ) |\n"
+  "                  (_mm512_cmp_ps_mask(m, m, _CMP_ORD_Q) & _mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q));\n"
+  "    m = _mm512_mask_mov_ps(m, t, v[k]);\n"
+  "  }\n"
+  "  return m;\n"
+  "}\n"
+  "static inline void dnk_maxpool2_row(const float *s0, long w, float *o, long ow) {\n"
+  "  long j;\n"
+  "  for (j = 0; j < ow; j += 16) {\n"
+  "    long n = ow - j < 16 ? ow - j : 16;\n"
+  "    __m512 v[4];\n"
+  "    dnk_pool2_load(s0 + 2 * j, s0 + w + 2 * j, n, v);\n"
+  "    _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << n) - 1), dnk_pool2_max(v));\n"
+  "  }\n"
+  "}\n"
+  "/* Gradient rows g0 (= s0's) and g1 = g0 + w: dy (e) at each window's first argmax, 0 elsewhere. */\n"
+  "static inline void dnk_maxpool2_bwd_row(const float *s0, long w, const float *e, float *g0, long ow) {\n"
+  "  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);\n"
+  "  const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);\n"
+  "  long j;\n"
+  "  for (j = 0; j < ow; j += 16) {\n"
+  "    long n = ow - j < 16 ? ow - j : 16;\n"
+  "    __mmask16 nm = (__mmask16)((1u << n) - 1), lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);\n"
+  "    __mmask16 hi = (__mmask16)(n == 16 ? 0xFFFF : n <= 8 ? 0 : (1u << (2 * n - 16)) - 1), left = 0xFFFF, mnan;\n"
+  "    __m512 v[4], g[4], m, dy = _mm512_maskz_loadu_ps(nm, e + j);\n"
+  "    int k;\n"
+  "    dnk_pool2_load(s0 + 2 * j, s0 + w + 2 * j, n, v);\n"
+  "    m = dnk_pool2_max(v);\n"
+  "    mnan = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);\n"
+  "    for (k = 0; k < 4; ++k) {\n"
+  "      __mmask16 hit = (_mm512_cmp_ps_mask(v[k], m, _CMP_EQ_OQ) | (mnan & _mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q))) & left;\n"
+  "      g[k] = _mm512_maskz_mov_ps(hit, dy);\n"
+  "      left &= (__mmask16)~hit;\n"
+  "    }\n"
+  "    _mm512_mask_storeu_ps(g0 + 2 * j, lo, _mm512_permutex2var_ps(g[0], il, g[1]));\n"
+  "    _mm512_mask_storeu_ps(g0 + 2 * j + 16, hi, _mm512_permutex2var_ps(g[0], ih, g[1]));\n"
+  "    _mm512_mask_storeu_ps(g0 + w + 2 * j, lo, _mm512_permutex2var_ps(g[2], il, g[3]));\n"
+  "    _mm512_mask_storeu_ps(g0 + w + 2 * j + 16, hi, _mm512_permutex2var_ps(g[2], ih, g[3]));\n"
+  "  }\n"
+  "}\n"
+  "#endif\n";
+
+/* Does the pool take the AVX-512 2 x 2 rows (float, 2 x 2 windows at stride 2, inside)? */
+static int dk_pool2(dn_cg_ctx *ctx, const dk_pool *p) {
+  const dn_window *w = &p->win;
+  int ok = strcmp(ctx->real, "float") == 0 && w->kh == 2 && w->kw == 2 && w->sh == 2 && w->sw == 2 && w->dh == 1 &&
+           w->dw == 1 && dk_pool_inside(p);
+  if (ok) ctx->need |= DN_KNEED_POOL2;
+  return ok;
+}
+
 /* Clears a tensor of `count` elements. */
 static void dk_clear(dn_buf *c, const char *out, int64_t count) {
   dn_buf_printf(c, "  { long dk_z; for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] = 0; }\n", (long long)count, out);
@@ -80,26 +159,30 @@ static void dk_clear(dn_buf *c, const char *out, int64_t count) {
 
 /* Max pooling with windows inside the input and at most 16 elements: the window unrolled in a
  * loop over one output row, which the C compiler vectorizes (strided loads, selects). */
-static void dk_maxpool_rows(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *in) {
+static void dk_maxpool_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *in) {
   const dn_window *w = &p->win;
+  int v2 = dk_pool2(ctx, p);
   dn_buf_printf(c, "  const %s *restrict dk_x = %s;\n  %s *restrict dk_y = %s;\n  long dk_r;\n", ctx->real, in, ctx->real, out);
   if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
   dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
   dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", ctx->real,
                 (long long)p->oh, (long long)p->h, (long long)p->oh, w->sh, (long long)p->w);
-  dn_buf_printf(c, "    %s *restrict dk_o = dk_y + dk_r * %lld;\n    long dk_ox;\n", ctx->real, (long long)p->ow);
-  dn_buf_printf(c, "    DN_IVDEP\n    for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n      %s dk_m = dk_s[dk_ox * %d], dk_v;\n", (long long)p->ow,
-                ctx->real, w->sw);
+  dn_buf_printf(c, "    %s *restrict dk_o = dk_y + dk_r * %lld;\n", ctx->real, (long long)p->ow);
+  if (v2) dn_buf_printf(c, "#if defined(DNK_POOL2)\n    dnk_maxpool2_row(dk_s, %lld, dk_o, %lld);\n#else\n", (long long)p->w, (long long)p->ow);
+  dn_buf_printf(c, "    long dk_ox;\n    DN_IVDEP\n    for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n      %s dk_m = dk_s[dk_ox * %d], dk_v;\n",
+                (long long)p->ow, ctx->real, w->sw);
   for (int i = 0; i < w->kh; i++)
     for (int j = 0; j < w->kw; j++) {
       if (i == 0 && j == 0) continue;
       dn_buf_printf(c, "      dk_v = dk_s[dk_ox * %d + %lld];\n", w->sw, (long long)(i * w->dh * p->w + j * w->dw));
       dn_buf_printf(c, "      dk_m = dk_v > dk_m || (dk_m == dk_m && dk_v != dk_v) ? dk_v : dk_m;\n");
     }
-  dn_buf_printf(c, "      dk_o[dk_ox] = dk_m;  /* the first NaN wins, as max does */\n    }\n  }\n");
+  dn_buf_printf(c, "      dk_o[dk_ox] = dk_m;  /* the first NaN wins, as max does */\n    }\n");
+  if (v2) dn_buf_printf(c, "#endif\n");
+  dn_buf_printf(c, "  }\n");
 }
 
-static void dk_maxpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+static void dk_maxpool(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   dk_pool p = dk_pool_geom(n->in[0], n, n->win);
   if (dk_pool_inside(&p) && p.win.kh * p.win.kw <= 16) {
     dk_maxpool_rows(c, ctx, &p, out, in[0]);
@@ -118,9 +201,9 @@ static void dk_maxpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const 
  * inside it, of at most 16 elements: every element of a window is written, dy at the first
  * argmax and 0 elsewhere, in a loop over one output row that vectorizes like dk_maxpool_rows.
  * Elements no window covers are cleared first. */
-static void dk_maxpool_bwd_rows(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *const *in) {
+static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *const *in) {
   const dn_window *w = &p->win;
-  int kn = w->kh * w->kw;
+  int kn = w->kh * w->kw, v2 = dk_pool2(ctx, p);
   if (p->oh * w->sh != p->h || p->ow * w->sw != p->w) dk_clear(c, out, p->planes * p->h * p->w);
   dn_buf_printf(c, "  const %s *restrict dk_x = %s, *restrict dk_d = %s;\n  %s *restrict dk_g = %s;\n  long dk_r;\n", ctx->real, in[0],
                 in[1], ctx->real, out);
@@ -129,7 +212,9 @@ static void dk_maxpool_bwd_rows(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *
   dn_buf_printf(c, "    const long dk_b = ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", (long long)p->oh, (long long)p->h,
                 (long long)p->oh, w->sh, (long long)p->w);
   dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + dk_b, *restrict dk_e = dk_d + dk_r * %lld;\n", ctx->real, (long long)p->ow);
-  dn_buf_printf(c, "    %s *restrict dk_o = dk_g + dk_b;\n    long dk_ox;\n    DN_IVDEP\n", ctx->real);
+  dn_buf_printf(c, "    %s *restrict dk_o = dk_g + dk_b;\n", ctx->real);
+  if (v2) dn_buf_printf(c, "#if defined(DNK_POOL2)\n    dnk_maxpool2_bwd_row(dk_s, %lld, dk_e, dk_o, %lld);\n#else\n", (long long)p->w, (long long)p->ow);
+  dn_buf_printf(c, "    long dk_ox;\n    DN_IVDEP\n");
   dn_buf_printf(c, "    for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n", (long long)p->ow);
   for (int e = 0; e < kn; e++)
     dn_buf_printf(c, "      const %s dk_v%d = dk_s[dk_ox * %d + %lld];\n", ctx->real, e, w->sw,
@@ -143,11 +228,13 @@ static void dk_maxpool_bwd_rows(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *
     if (e + 1 < kn)
       dn_buf_printf(c, "      dk_y = dk_v%d == dk_m || (dk_m != dk_m && dk_v%d != dk_v%d) ? 0 : dk_y;\n", e, e, e);
   }
-  dn_buf_printf(c, "    }\n  }\n");
+  dn_buf_printf(c, "    }\n");
+  if (v2) dn_buf_printf(c, "#endif\n");
+  dn_buf_printf(c, "  }\n");
 }
 
 /* dx (out, shape of x = in[0]) gets dy (in[1]) at the first argmax of each window. */
-static void dk_maxpool_bwd(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+static void dk_maxpool_bwd(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   dk_pool p = dk_pool_geom(n->in[0], n->in[1], n->win);
   if (dk_pool_inside(&p) && p.win.kh * p.win.kw <= 16 && p.win.kh == p.win.sh && p.win.kw == p.win.sw && p.win.dh == 1 &&
       p.win.dw == 1) {
@@ -501,5 +588,6 @@ void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                    " * otherwise skip (it does not trust restrict on local pointers). */\n"
                    "#ifndef DN_IVDEP\n#if defined(__GNUC__) && !defined(__clang__)\n#define DN_IVDEP _Pragma(\"GCC ivdep\")\n"
                    "#else\n#define DN_IVDEP\n#endif\n#endif\n");
+  if (ctx->need & DN_KNEED_POOL2) dn_buf_append(c, dk_pool2_text, sizeof dk_pool2_text - 1);
   dn_kgemm_helpers(c, ctx);
 }

@@ -223,8 +223,9 @@ static void conv_cases(void) {
 
 /* --- pooling -------------------------------------------------------------------------- */
 
-/* Visits each (plane, oy, ox) window over valid positions: fn(r, x, dy, q_in, o_out, first_call). */
-static void pool_case(const char *name, int planes, int h, int w, dn_window win, int pa, int one_d) {
+/* Max, sum pooling and their gradients; nan: every 11th input is NaN (max pooling: the
+ * first NaN of a window is its max and takes the gradient, as in PyTorch). */
+static void pool_case(const char *name, int planes, int h, int w, dn_window win, int pa, int one_d, int nan) {
   int oh = out_size(h, win.kh, win.sh, win.ph, pa, win.dh), ow = out_size(w, win.kw, win.sw, win.pw, pa, win.dw);
   if (one_d) oh = 1;
   dn_shape xs = one_d ? S(3, 2, planes / 2, w) : S(4, 2, planes / 2, h, w);
@@ -237,6 +238,7 @@ static void pool_case(const char *name, int planes, int h, int w, dn_window win,
   double *rmp = add_case(dn_fmt("%s maxpool", name), mp), *rmb = add_case(dn_fmt("%s maxpool bwd", name), mb);
   double *rsp = add_case(dn_fmt("%s sumpool", name), sp), *rsb = add_case(dn_fmt("%s sumpool bwd", name), sb);
   const double *X = data(x), *DY = data(dy);
+  for (int64_t i = 3; nan && i < count(x); i += 11) data(x)[i] = NAN;
   for (int p = 0; p < planes; p++)
     for (int oy = 0; oy < oh; oy++)
       for (int ox = 0; ox < ow; ox++) {
@@ -246,7 +248,7 @@ static void pool_case(const char *name, int planes, int h, int w, dn_window win,
             int y = oy * win.sh - win.ph + i * win.dh, xx = ox * win.sw - win.pw + j * win.dw;
             if (y < 0 || y >= h || xx < 0 || xx >= w) continue;
             int64_t q = ((int64_t)p * h + y) * w + xx;
-            if (arg < 0 || X[q] > X[arg]) arg = q;
+            if (arg < 0 || X[q] > X[arg] || (isnan(X[q]) && !isnan(X[arg]))) arg = q;
             rsp[o] += X[q];
             rsb[q] += DY[o];
           }
@@ -256,11 +258,16 @@ static void pool_case(const char *name, int planes, int h, int w, dn_window win,
 }
 
 static void pool_cases(void) {
-  pool_case("pool 2x2", 6, 8, 8, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0);
-  pool_case("pool 3x3 s2 pad overlap", 4, 9, 7, (dn_window){3, 3, 2, 2, 1, 1, 1, 1, 1}, 1, 0);
-  pool_case("pool 3x2 s1 dilated", 2, 7, 8, (dn_window){3, 2, 1, 1, 1, 0, 2, 2, 1}, 0, 0);
-  pool_case("pool odd tail", 2, 7, 7, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0);
-  pool_case("pool1d", 6, 1, 11, (dn_window){1, 3, 1, 2, 0, 1, 1, 1, 1}, 1, 1);
+  pool_case("pool 2x2", 6, 8, 8, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 0);
+  pool_case("pool 3x3 s2 pad overlap", 4, 9, 7, (dn_window){3, 3, 2, 2, 1, 1, 1, 1, 1}, 1, 0, 0);
+  pool_case("pool 3x3 s2 pad overlap nan", 4, 9, 7, (dn_window){3, 3, 2, 2, 1, 1, 1, 1, 1}, 1, 0, 1);
+  pool_case("pool 3x2 s1 dilated", 2, 7, 8, (dn_window){3, 2, 1, 1, 1, 0, 2, 2, 1}, 0, 0, 0);
+  pool_case("pool odd tail", 2, 7, 7, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 0);
+  /* rows of the AVX-512 2 x 2 kernel: 16 windows and a masked tail of 13; 2 x 16 + 1 with an
+   * uncovered last row and column, and NaNs */
+  pool_case("pool 2x2 wide", 4, 6, 58, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 0);
+  pool_case("pool 2x2 wide odd nan", 2, 5, 67, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 1);
+  pool_case("pool1d", 6, 1, 11, (dn_window){1, 3, 1, 2, 0, 1, 1, 1, 1}, 1, 1, 0);
 }
 
 /* --- reductions, expand, normalizers ------------------------------------------------------- */
@@ -514,8 +521,8 @@ static void run_case(void *h, int i, int dbl) {
   double tol = dbl ? 1e-10 : 2e-5;
   for (int64_t e = 0; e < count(n); e++) {
     double got = at(n, out, e, dbl), want = kc->ref[e];
-    ck_assert_msg(fabs(got - want) <= tol * (1 + fabs(want)), "%s [%s]: element %lld = %.9g, want %.9g", kc->name,
-                  dbl ? "double" : "float", (long long)e, got, want);
+    ck_assert_msg(isnan(want) ? isnan(got) : fabs(got - want) <= tol * (1 + fabs(want)), "%s [%s]: element %lld = %.9g, want %.9g",
+                  kc->name, dbl ? "double" : "float", (long long)e, got, want);
   }
   for (int j = 0; j < n->nin; j++) free(in[j]);
   free(out);
