@@ -644,9 +644,9 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
      * inlined, and the serial kernels are much faster inlined with their sizes as constants */
     dn_buf_printf(c, dnk_dconv_text,
                   ctx->threads > 1 ? "/* The same, output vectors spread over the threads (one sample). */\n"
-                                     "static void dnk_dconv_par(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
-                                     "                          const unsigned short *mk, const unsigned short *sm, const int *oi, float *y,\n"
-                                     "                          long ldy, int acc) {\n"
+                                     "DNK_MAYBE_UNUSED static void dnk_dconv_par(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
+                                     "                                           const unsigned short *mk, const unsigned short *sm, const int *oi, float *y,\n"
+                                     "                                           long ldy, int acc) {\n"
                                      "  long v;\n"
                                      "#pragma omp parallel for schedule(static)\n"
                                      "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
