@@ -3,9 +3,10 @@
 
 usage: kernel_flops.py IN.c OUT.c
 
-Copies the C that dnncc generated (IN.c) to OUT.c with a timer around every node of the
-body functions (each starts at the emitter's "/* %N = OP [shape] ... */" comment; the
-timer stops at the next node or at the function's return). When the program exits, OUT.c
+Copies the C that dnncc generated (IN.c) to OUT.c with a timer around every kernel node of
+the body functions: it starts at the emitter's "/* %N = OP [shape] ... */" comment and stops
+at the end of the node's braced block (the "}" in column 0), so the elementwise loops after
+a kernel (a bias add, an activation) are not counted in it. When the program exits, OUT.c
 prints one line per matrix product or convolution node (those whose comment gives their
 "flop" count) to stderr:
 
@@ -22,7 +23,7 @@ def main():
         sys.exit(__doc__)
     src = open(sys.argv[1]).read().split("\n")
     out, names, flops = [], [], []
-    in_body = False
+    in_body = timing = False
     for line in src:
         if re.match(r"^static double \w+_body_\w+\(", line):
             in_body = True
@@ -31,10 +32,14 @@ def main():
             out.append("DNKF_MARK(%d);" % len(names))
             names.append(m.group(1))
             flops.append(int(m.group(2) or 0))
+            timing = True
         if in_body and line.startswith("  return"):
             out.append("DNKF_MARK(-1);")
-            in_body = False
+            in_body = timing = False
         out.append(line)
+        if timing and line == "}":  # the end of the node's block
+            out.append("DNKF_MARK(-1);")
+            timing = False
     n = max(len(names), 1)
     head = r"""
 #include <stdio.h>
