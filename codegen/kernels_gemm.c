@@ -357,8 +357,17 @@ static const char dnk_dconv_text[] =
   "  if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps((__mmask16)s, d));\n"
   "  _mm512_mask_storeu_ps(d, (__mmask16)s, v);\n"
   "}\n"
-  "/* Output vectors v, v + 1 (32 wide columns) of y [M, ldy] (+)= W @ im2col(xp); pa is W packed\n"
-  " * in 6-row panels over all K. */\n"
+  "/* W [M, K] packed in 8-row panels over all K (panel i0 / 8 at i0 * K, element (r, p) at\n"
+  " * p * 8 + r), the rows past M zero. */\n"
+  "DNK_MAYBE_UNUSED static void dnk_dconv_pack(const float *w, long M, long K, float *d) {\n"
+  "  long i0, p, r;\n"
+  "  for (i0 = 0; i0 < M; i0 += 8)\n"
+  "    for (p = 0; p < K; ++p)\n"
+  "      for (r = 0; r < 8; ++r) d[i0 * K + p * 8 + r] = i0 + r < M ? w[(i0 + r) * K + p] : 0;\n"
+  "}\n"
+  "/* Output vectors v, v + 1 (32 wide columns) of y [M, ldy] (+)= W @ im2col(xp), in panels of 8\n"
+  " * rows (16 accumulators: the 32 and 64 filters of typical layers without a partial panel);\n"
+  " * pa is W packed by dnk_dconv_pack. */\n"
   "#if defined(__GNUC__)\n#define DNK_INLINE static inline __attribute__((always_inline))\n#else\n#define DNK_INLINE static inline\n#endif\n"
   "/* Inlined into each call (also inside OpenMP-outlined loops), where its sizes are constants. */\n"
   "DNK_INLINE void dnk_dconv_v(long v, long M, long K, const float *pa, const int *off, const float *xp,\n"
@@ -366,27 +375,29 @@ static const char dnk_dconv_text[] =
   "                               int acc) {\n"
   "  const float *b = xp + v * 16;\n"
   "  long i0;\n"
-  "  for (i0 = 0; i0 < M; i0 += 6) {\n"
+  "  for (i0 = 0; i0 < M; i0 += 8) {\n"
   "    const float *a = pa + i0 * K;\n"
   "    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,\n"
-  "           c9 = c0, c10 = c0, c11 = c0;\n"
+  "           c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0, c15 = c0;\n"
   "    long p, r;\n"
   "    for (p = 0; p < K; ++p) {\n"
   "      const float *bp = b + off[p];\n"
   "      __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), av;\n"
   "      DNK_REG(b0); DNK_REG(b1);\n"
-  "      av = _mm512_set1_ps(a[p * 6]); c0 = _mm512_fmadd_ps(av, b0, c0); c1 = _mm512_fmadd_ps(av, b1, c1);\n"
-  "      av = _mm512_set1_ps(a[p * 6 + 1]); c2 = _mm512_fmadd_ps(av, b0, c2); c3 = _mm512_fmadd_ps(av, b1, c3);\n"
-  "      av = _mm512_set1_ps(a[p * 6 + 2]); c4 = _mm512_fmadd_ps(av, b0, c4); c5 = _mm512_fmadd_ps(av, b1, c5);\n"
-  "      av = _mm512_set1_ps(a[p * 6 + 3]); c6 = _mm512_fmadd_ps(av, b0, c6); c7 = _mm512_fmadd_ps(av, b1, c7);\n"
-  "      av = _mm512_set1_ps(a[p * 6 + 4]); c8 = _mm512_fmadd_ps(av, b0, c8); c9 = _mm512_fmadd_ps(av, b1, c9);\n"
-  "      av = _mm512_set1_ps(a[p * 6 + 5]); c10 = _mm512_fmadd_ps(av, b0, c10); c11 = _mm512_fmadd_ps(av, b1, c11);\n"
+  "      av = _mm512_set1_ps(a[p * 8]); c0 = _mm512_fmadd_ps(av, b0, c0); c1 = _mm512_fmadd_ps(av, b1, c1);\n"
+  "      av = _mm512_set1_ps(a[p * 8 + 1]); c2 = _mm512_fmadd_ps(av, b0, c2); c3 = _mm512_fmadd_ps(av, b1, c3);\n"
+  "      av = _mm512_set1_ps(a[p * 8 + 2]); c4 = _mm512_fmadd_ps(av, b0, c4); c5 = _mm512_fmadd_ps(av, b1, c5);\n"
+  "      av = _mm512_set1_ps(a[p * 8 + 3]); c6 = _mm512_fmadd_ps(av, b0, c6); c7 = _mm512_fmadd_ps(av, b1, c7);\n"
+  "      av = _mm512_set1_ps(a[p * 8 + 4]); c8 = _mm512_fmadd_ps(av, b0, c8); c9 = _mm512_fmadd_ps(av, b1, c9);\n"
+  "      av = _mm512_set1_ps(a[p * 8 + 5]); c10 = _mm512_fmadd_ps(av, b0, c10); c11 = _mm512_fmadd_ps(av, b1, c11);\n"
+  "      av = _mm512_set1_ps(a[p * 8 + 6]); c12 = _mm512_fmadd_ps(av, b0, c12); c13 = _mm512_fmadd_ps(av, b1, c13);\n"
+  "      av = _mm512_set1_ps(a[p * 8 + 7]); c14 = _mm512_fmadd_ps(av, b0, c14); c15 = _mm512_fmadd_ps(av, b1, c15);\n"
   "    }\n"
   "    {\n"
-  "      __m512 cv[12];\n"
-  "      cv[0] = c0; cv[1] = c1; cv[2] = c2; cv[3] = c3; cv[4] = c4; cv[5] = c5;\n"
-  "      cv[6] = c6; cv[7] = c7; cv[8] = c8; cv[9] = c9; cv[10] = c10; cv[11] = c11;\n"
-  "      for (r = 0; r < 6 && i0 + r < M; ++r) {\n"
+  "      __m512 cv[16];\n"
+  "      cv[0] = c0; cv[1] = c1; cv[2] = c2; cv[3] = c3; cv[4] = c4; cv[5] = c5; cv[6] = c6; cv[7] = c7;\n"
+  "      cv[8] = c8; cv[9] = c9; cv[10] = c10; cv[11] = c11; cv[12] = c12; cv[13] = c13; cv[14] = c14; cv[15] = c15;\n"
+  "      for (r = 0; r < 8 && i0 + r < M; ++r) {\n"
   "        float *d = y + (i0 + r) * ldy;\n"
   "        dnk_dconv_put(d + oi[v], mk[v], sm[v], cv[2 * r], acc);\n"
   "        dnk_dconv_put(d + oi[v + 1], mk[v + 1], sm[v + 1], cv[2 * r + 1], acc);\n"
@@ -837,7 +848,7 @@ static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
 static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
                            long long at) {
   dnk_wide g = dnk_wide_geom(k);
-  long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 5) / 6 * 6, nv = (g.end + 31) / 32 * 2;
+  long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 7) / 8 * 8, nv = (g.end + 31) / 32 * 2;
   long long xps = (g.cg * g.hw + 64 + 15) / 16 * 16, nq = dn_kchunks(ctx, k->n);
   long long o_off = at + dn_kscratch_bytes(ctx, k->g * mp * kd), o_mk = o_off + (kd * 4 + 63) / 64 * 64;
   long long o_sm = o_mk + (nv * 2 + 63) / 64 * 64, o_oi = o_sm + (nv * 2 + 63) / 64 * 64;
@@ -850,8 +861,7 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "  unsigned short *dk_mk = (unsigned short *)(dk_s + %lld), *dk_sm = (unsigned short *)(dk_s + %lld);\n",
                 o_mk, o_sm);
   dn_buf_printf(c, "  long dk_q, dk_p;\n  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n", (long long)k->g);
-  dn_buf_printf(c, "    dnk_view dk_wa = dnk_dense((%s) + dk_p * %lld, %lld, 1);\n", w, m * kd, kd);
-  dn_buf_printf(c, "    dnk_pack_a(&dk_wa, dk_pd + dk_p * %lld, 0, 0, %lld, %lld);\n  }\n", mp * kd, m, kd);
+  dn_buf_printf(c, "    dnk_dconv_pack((%s) + dk_p * %lld, %lld, %lld, dk_pd + dk_p * %lld);\n  }\n", w, m * kd, m, kd, mp * kd);
   dnk_print_offsets(c, &g, &k->win, kd, kd, g.hw);
   dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, g.wp);
   if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
