@@ -13,6 +13,7 @@ SRC=${2:?usage: test_compile_examples.sh DNNCC SRCDIR}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export XDG_CACHE_HOME=$T/cache
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"  # npy.py
 STRICT="-std=c99 -Wall -Wextra -pedantic -Werror"
 SAN=""
 echo 'int main(void){return 0;}' > "$T/san.c"
@@ -28,7 +29,8 @@ n=0
 # Random .npy inputs for a main() built with --emit-main (it lists them with --inputs).
 make_inputs() {  # $1 = program, $2 = output dir
   "$1" --inputs | python3 -c '
-import random, struct, sys
+import random, sys
+import npy
 random.seed(7)
 out = sys.argv[1]
 for i, line in enumerate(sys.stdin):
@@ -36,13 +38,8 @@ for i, line in enumerate(sys.stdin):
     name, kind, classes, shape = f[0], f[1], int(f[2]), [int(x) for x in f[3:]]
     n = 1
     for d in shape: n *= d
-    descr = "<i4" if kind == "class" else "<f4"
-    hdr = "{\x27descr\x27: \x27%s\x27, \x27fortran_order\x27: False, \x27shape\x27: (%s), }" % (descr, "".join("%d, " % d for d in shape))
-    hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
-    data = struct.pack("<%di" % n, *[random.randrange(classes) for _ in range(n)]) if kind == "class" else \
-           struct.pack("<%df" % n, *[random.uniform(-1, 1) for _ in range(n)])
-    with open("%s/in%d.npy" % (out, i), "wb") as fh:
-        fh.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + data)
+    if kind == "class": npy.write("%s/in%d.npy" % (out, i), "<i4", shape, [random.randrange(classes) for _ in range(n)])
+    else: npy.write("%s/in%d.npy" % (out, i), "<f4", shape, [random.uniform(-1, 1) for _ in range(n)])
     print("%s/in%d.npy" % (out, i))
 ' "$2"
 }
@@ -50,15 +47,9 @@ for i, line in enumerate(sys.stdin):
 # max |a - b| / max |b| over two float32 .npy files of the same shape.
 compare() {
   python3 - "$1" "$2" <<'PY'
-import ast, struct, sys
-def load(p):
-    d = open(p, "rb").read()
-    hl = struct.unpack("<H", d[8:10])[0]
-    h = ast.literal_eval(d[10:10 + hl].decode())
-    n = 1
-    for s in h["shape"]: n *= s
-    return h["shape"], struct.unpack("<%df" % n, d[10 + hl:10 + hl + 4 * n])
-a, b = load(sys.argv[1]), load(sys.argv[2])
+import sys
+import npy
+a, b = npy.read(sys.argv[1])[1:], npy.read(sys.argv[2])[1:]
 if a[0] != b[0]: sys.exit("shapes differ: %s vs %s" % (a[0], b[0]))
 scale = max([abs(v) for v in b[1]] + [1e-6])
 err = max([abs(x - y) for x, y in zip(a[1], b[1])] + [0.0]) / scale

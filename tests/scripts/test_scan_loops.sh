@@ -15,6 +15,7 @@ set -u
 DNNCC=$1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"  # npy.py
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 cat > "$T/long.dnn" <<'DNN'
@@ -28,20 +29,17 @@ output last = h[-1]
 output mid = h[49999]
 DNN
 python3 - "$T" <<'PY' || fail "writing the input"
-import struct, sys
+import sys
+import npy
 n = 100000
-hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, %d, 1), }" % n
-hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
-with open(sys.argv[1] + "/x.npy", "wb") as f:
-    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + struct.pack("<%df" % n, *([1.0] * n)))
+npy.write(sys.argv[1] + "/x.npy", "<f4", [1, n, 1], [1.0] * n)
 PY
 "$DNNCC" run "$T/long.dnn" --input "$T/x.npy" -o "last=$T/last.npy" -o "mid=$T/mid.npy" || fail "run of the long scan"
 python3 - "$T" <<'PY' || fail "long scan values"
-import struct, sys
+import sys
+import npy
 for name, want in (("last", 100000.0), ("mid", 50000.0)):
-    b = open(sys.argv[1] + "/" + name + ".npy", "rb").read()
-    n = struct.unpack("<H", b[8:10])[0]
-    got = struct.unpack("<f", b[10 + n:14 + n])[0]
+    got = npy.read(sys.argv[1] + "/" + name + ".npy")[2][0]
     print(name, got)
     if got != want:
         sys.exit("%s = %r, want %r" % (name, got, want))

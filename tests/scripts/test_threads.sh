@@ -19,6 +19,7 @@ CASES="$SRC/../shared/conformance/cases"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export XDG_CACHE_HOME=$T/cache
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"  # npy.py
 fail=0
 n=0
 llvm=0
@@ -28,27 +29,18 @@ llvm=0
 # int labels cycling through 0 .. max(IN) (every value the case itself uses).
 batch64() {
   python3 - "$1" "$2" <<'EOF'
-import ast, random, struct, sys
-src, dst = sys.argv[1], sys.argv[2]
-b = open(src, "rb").read()
-hl = struct.unpack("<H", b[8:10])[0]
-h = ast.literal_eval(b[10:10 + hl].decode("latin1"))
-shape = list(h["shape"]); descr = h["descr"]
-n_old = 1
-for d in shape: n_old *= d
+import random, sys
+import npy
+descr, shape, vals = npy.read(sys.argv[1])
 shape[0] = 64
 n = 1
 for d in shape: n *= d
 random.seed(11)
 if descr in ("<i4", "<i8"):
-    fmt = "<%d%s" % (n_old, "i" if descr == "<i4" else "q")
-    top = max(struct.unpack(fmt, b[10 + hl:10 + hl + struct.calcsize(fmt)])) + 1
-    data = struct.pack("<%d%s" % (n, fmt[-1]), *[i % top for i in range(n)])
+    top = max(vals) + 1
+    npy.write(sys.argv[2], descr, shape, [i % top for i in range(n)])
 else:
-    data = struct.pack("<%df" % n, *[random.gauss(0, 1) for _ in range(n)])
-hdr = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, "".join("%d, " % d for d in shape))
-hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
-open(dst, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode("latin1") + data)
+    npy.write(sys.argv[2], descr, shape, [random.gauss(0, 1) for _ in range(n)])
 EOF
 }
 

@@ -11,6 +11,7 @@ DNNCC=$1
 SRCDIR=$2
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"  # npy.py
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 gen() {  # gen N SEED OUT [BADLABEL]
@@ -113,11 +114,9 @@ grep -q 'at step [0-9]' "$T/div.txt" || fail "divergence: message: $(cat "$T/div
 
 # 6. a NaN in an input of `dnncc run` is an error naming the input, the element and the sample
 python3 - "$T/nan.npy" <<'PY'
-import struct, sys
-hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }"
-hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
-vals = [0.5, 1, 2, 3, 4, float("nan"), 6, 7]
-open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + struct.pack("<8f", *vals))
+import sys
+import npy
+npy.write(sys.argv[1], "<f4", [2, 4], [0.5, 1, 2, 3, 4, float("nan"), 6, 7])
 PY
 "$DNNCC" run "$T/mlp.dnn" --weights "$T/full.safetensors" --input "x=$T/nan.npy" -o "$T/nan_out.npy" > /dev/null 2> "$T/nan.txt"
 [ $? -eq 1 ] || fail "NaN input: exit status"
