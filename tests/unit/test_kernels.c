@@ -31,7 +31,7 @@ typedef struct kcase {
   double *ref;       /* expected output */
 } kcase;
 
-#define MAXCASES 160
+#define MAXCASES 192
 static kcase cases[MAXCASES];
 static int ncases;
 static dn_graph *G;
@@ -121,7 +121,8 @@ static void gemm_cases(void) {
   gemm_case("gemm ta", 9, 17, 11, 1, 0, 1, 0);
   gemm_case("gemm tb", 9, 17, 11, 0, 1, 1, 0);
   gemm_case("gemm ta tb", 6, 16, 3, 1, 1, 1, 0);
-  gemm_case("gemm big edges", 101, 140, 300, 0, 1, 1, 0);
+  gemm_case("gemm big edges (computed as W @ x^T)", 101, 140, 300, 0, 1, 1, 0);
+  gemm_case("gemm batched W @ x^T", 17, 230, 40, 0, 1, 2, 0);
   gemm_case("gemm wide (A packed once)", 10, 300, 20, 0, 0, 1, 0);
   gemm_case("gemm wide ta tb", 7, 200, 30, 1, 1, 1, 0);
   gemm_case("gemm tall (rows split over threads)", 40, 70, 8, 0, 0, 1, 0);
