@@ -96,10 +96,11 @@ static void ad_acc(ad_ctx *c, dn_node *x, dn_node *d) {
 
 /* dx = -dy */
 static void grad_NEG(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], un(c, DN_OP_NEG, dy, n)); }
-/* dx = dy * step(x)   (0 at x = 0, as PyTorch) */
-static void grad_RELU(ad_ctx *c, dn_node *n, dn_node *dy) {
-  ad_acc(c, n->in[0], mul(c, dy, un(c, DN_OP_STEP, n->in[0], n), n));
-}
+/* dx = dy * step(y)   (0 at x = 0, as PyTorch; y > 0 exactly where x > 0, NaN included).
+ * Read from y, not x: x is then dead after the forward pass, so the bias add before it
+ * fuses into the activation's pass (one pass over a convolution's output, not two) and x
+ * is not kept for the backward pass. */
+static void grad_RELU(ad_ctx *c, dn_node *n, dn_node *dy) { ad_acc(c, n->in[0], mul(c, dy, un(c, DN_OP_STEP, n, n), n)); }
 /* dx = dy * y * (1 - y) */
 static void grad_SIGMOID(ad_ctx *c, dn_node *n, dn_node *dy) {
   dn_node *d = mul(c, n, bin(c, DN_OP_SUB, sc(c, 1, n), n, n), n);
@@ -120,9 +121,9 @@ static void grad_ELU(ad_ctx *c, dn_node *n, dn_node *dy) {
   dn_node *neg = mul(c, bin(c, DN_OP_SUB, sc(c, 1, n), s, n), bin(c, DN_OP_ADD, n, sc(c, n->alpha, n), n), n);
   ad_acc(c, n->in[0], mul(c, dy, bin(c, DN_OP_ADD, s, neg, n), n));
 }
-/* dx = dy * (alpha + (1 - alpha) * step(x)) */
+/* dx = dy * (alpha + (1 - alpha) * step(x)); step(y) for alpha >= 0, as in grad_RELU */
 static void grad_LEAKY_RELU(ad_ctx *c, dn_node *n, dn_node *dy) {
-  dn_node *s = mul(c, sc(c, 1 - n->alpha, n), un(c, DN_OP_STEP, n->in[0], n), n);
+  dn_node *s = mul(c, sc(c, 1 - n->alpha, n), un(c, DN_OP_STEP, n->alpha >= 0 ? n : n->in[0], n), n);
   ad_acc(c, n->in[0], mul(c, dy, bin(c, DN_OP_ADD, s, sc(c, n->alpha, n), n), n));
 }
 /* Gradient mask of a clamp to [alpha, beta]: 1 inside; bounds included when `inclusive`. */

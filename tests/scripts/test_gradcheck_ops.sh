@@ -40,6 +40,7 @@ vec() {
 for a in relu sigmoid tanh softplus prelu; do vec "act_$a" "$a(h)"; done
 vec act_elu "elu(h, alpha=0.7)"
 vec act_leaky "leaky_relu(h, slope=0.2)"
+vec act_leaky_neg "leaky_relu(h, slope=-0.5)"  # negative slope: its gradient reads x, not y
 vec act_hardtanh "hardtanh(h, lo=-0.5, hi=0.5)"
 vec act_rrelu "rrelu(h)"
 vec act_step_sign "h * step(h) + h * sign(dense(x, 4))"
