@@ -115,8 +115,9 @@ static const char dk_pool2_text[] =
   "    _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << n) - 1), dnk_pool2_max(v));\n"
   "  }\n"
   "}\n"
-  "/* Gradient rows g0 (= s0's) and g1 = g0 + w: dy (e) at each window's first argmax, 0 elsewhere. */\n"
-  "static inline void dnk_maxpool2_bwd_row(const float *s0, long w, const float *e, float *g0, long ow) {\n"
+  "/* Gradient rows g0 (= s0's) and g1 = g0 + w: dy (e) at each window's first argmax, 0 elsewhere\n"
+  " * (relu: only where the max is > 0). */\n"
+  "static inline void dnk_maxpool2_bwd_row(const float *s0, long w, const float *e, float *g0, long ow, int relu) {\n"
   "  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);\n"
   "  const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);\n"
   "  long j;\n"
@@ -128,6 +129,7 @@ static const char dk_pool2_text[] =
   "    int k;\n"
   "    dnk_pool2_load(s0 + 2 * j, s0 + w + 2 * j, n, v);\n"
   "    m = dnk_pool2_max(v);\n"
+  "    if (relu) dy = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ), dy);\n"
   "    mnan = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);\n"
   "    for (k = 0; k < 4; ++k) {\n"
   "      __mmask16 hit = (_mm512_cmp_ps_mask(v[k], m, _CMP_EQ_OQ) | (mnan & _mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q))) & left;\n"
@@ -200,7 +202,7 @@ static void dk_maxpool(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *
  * inside it, of at most 16 elements: every element of a window is written, dy at the first
  * argmax and 0 elsewhere, in a loop over one output row that vectorizes like dk_maxpool_rows.
  * Elements no window covers are cleared first. */
-static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *const *in) {
+static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, int relu, const char *out, const char *const *in) {
   const dn_window *w = &p->win;
   int kn = w->kh * w->kw, v2 = dk_pool2(ctx, p);
   if (p->oh * w->sh != p->h || p->ow * w->sw != p->w) dk_clear(c, out, p->planes * p->h * p->w);
@@ -212,7 +214,8 @@ static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, con
                 (long long)p->oh, w->sh, (long long)p->w);
   dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + dk_b, *restrict dk_e = dk_d + dk_r * %lld;\n", ctx->real, (long long)p->ow);
   dn_buf_printf(c, "    %s *restrict dk_o = dk_g + dk_b;\n", ctx->real);
-  if (v2) dn_buf_printf(c, "#if defined(DNK_POOL2)\n    dnk_maxpool2_bwd_row(dk_s, %lld, dk_e, dk_o, %lld);\n#else\n", (long long)p->w, (long long)p->ow);
+  if (v2) dn_buf_printf(c, "#if defined(DNK_POOL2)\n    dnk_maxpool2_bwd_row(dk_s, %lld, dk_e, dk_o, %lld, %d);\n#else\n", (long long)p->w,
+                        (long long)p->ow, relu);
   dn_buf_printf(c, "    long dk_ox;\n    DN_IVDEP\n");
   dn_buf_printf(c, "    for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n", (long long)p->ow);
   for (int e = 0; e < kn; e++)
@@ -220,6 +223,7 @@ static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, con
                   (long long)((e / w->kw) * p->w + e % w->kw));
   dn_buf_printf(c, "      %s dk_m = dk_v0, dk_y = dk_e[dk_ox];\n", ctx->real);
   for (int e = 1; e < kn; e++) dn_buf_printf(c, "      dk_m = dk_v%d > dk_m || (dk_m == dk_m && dk_v%d != dk_v%d) ? dk_v%d : dk_m;\n", e, e, e, e);
+  if (relu) dn_buf_printf(c, "      dk_y = dk_m > 0 ? dk_y : 0;  /* the ReLU's gradient mask */\n");
   for (int e = 0; e < kn; e++) {  /* dk_y: the gradient not given yet (0 after the first argmax) */
     long long at = (long long)((e / w->kw) * p->w + e % w->kw);
     dn_buf_printf(c, "      dk_o[dk_ox * %d + %lld] = dk_v%d == dk_m || (dk_m != dk_m && dk_v%d != dk_v%d) ? dk_y : 0;\n", w->sw, at,
@@ -232,12 +236,13 @@ static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, con
   dn_buf_printf(c, "  }\n");
 }
 
-/* dx (out, shape of x = in[0]) gets dy (in[1]) at the first argmax of each window. */
+/* dx (out, shape of x = in[0]) gets dy (in[1]) at the first argmax of each window (n->axis:
+ * only where that max is > 0, see simplify.c). */
 static void dk_maxpool_bwd(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   dk_pool p = dk_pool_geom(n->in[0], n->in[1], n->win);
   if (dk_pool_inside(&p) && p.win.kh * p.win.kw <= 16 && p.win.kh == p.win.sh && p.win.kw == p.win.sw && p.win.dh == 1 &&
       p.win.dw == 1) {
-    dk_maxpool_bwd_rows(c, ctx, &p, out, in);
+    dk_maxpool_bwd_rows(c, ctx, &p, n->axis, out, in);
     return;
   }
   dk_clear(c, out, dn_shape_count(n->shape));
@@ -247,7 +252,8 @@ static void dk_maxpool_bwd(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const ch
   dn_buf_printf(c, "            if (dk_arg < 0 || (%s)[dk_q] > dk_m || (dk_m == dk_m && (%s)[dk_q] != (%s)[dk_q]))\n", in[0],
                 in[0], in[0]);
   dn_buf_printf(c, "              dk_m = (%s)[dk_q], dk_arg = dk_q;\n", in[0]);
-  dn_buf_printf(c, "          }\n        if (dk_arg >= 0) (%s)[dk_arg] += (%s)[dk_o];\n      }\n  }\n", out, in[1]);
+  dn_buf_printf(c, "          }\n        if (dk_arg >= 0%s) (%s)[dk_arg] += (%s)[dk_o];\n      }\n  }\n", n->axis ? " && dk_m > 0" : "", out,
+                in[1]);
 }
 
 static void dk_sumpool(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {

@@ -450,6 +450,7 @@ void dn_ir_dump_node(const dn_node *n, FILE *out) {
   case DN_OP_MAXPOOL2D_BWD: case DN_OP_SUMPOOL2D: case DN_OP_SUMPOOL2D_BWD:
     fprintf(out, " k=%dx%d s=%dx%d p=%dx%d d=%dx%d g=%d", n->win.kh, n->win.kw, n->win.sh, n->win.sw, n->win.ph,
             n->win.pw, n->win.dh, n->win.dw, n->win.groups);
+    if (n->op == DN_OP_MAXPOOL2D_BWD && n->axis) fprintf(out, " relu");
     break;
   case DN_OP_REDUCE_SUM: case DN_OP_REDUCE_MAX: fprintf(out, " axes=0x%x", n->axes); break;
   case DN_OP_SOFTMAX: case DN_OP_LOG_SOFTMAX: case DN_OP_LOGSUMEXP: case DN_OP_CONCAT: case DN_OP_SCAN_GET: case DN_OP_SCAN_LAST:

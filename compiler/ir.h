@@ -106,7 +106,7 @@ struct dn_node {
   /* attributes: which ones an op reads is in its ops.def row */
   int param;           /* INPUT/PARAM/SCAN_* index */
   double alpha, beta;  /* float attributes */
-  int axis;            /* SOFTMAX..LOGSUMEXP, SLICE/UNSLICE/CONCAT, SCAN_GET; INRANGE flag */
+  int axis;            /* SOFTMAX..LOGSUMEXP, SLICE/UNSLICE/CONCAT, SCAN_GET; INRANGE, MAXPOOL2D_BWD flags */
   uint32_t axes;       /* REDUCE_*: bit i set = axis i reduced */
   int perm[DN_MAX_RANK];   /* TRANSPOSE */
   int64_t start, stop; /* SLICE/UNSLICE */

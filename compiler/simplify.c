@@ -7,7 +7,8 @@
  * One forward sweep does, per node: redirect inputs to their replacements, fold constants
  * (an elementwise op, EXPAND, RESHAPE or REDUCE_SUM of uniform CONSTs becomes a CONST, in
  * place), apply algebraic identities (x*1, x+0, x-0, x/1, x*0 -> 0, neg(neg x), powc 1,
- * reshape of reshape, reshape/expand/transpose/reduce that change nothing) and common
+ * reshape of reshape, reshape/expand/transpose/reduce that change nothing, a ReLU's
+ * gradient mask folded into the max pooling gradient before it) and common
  * subexpression elimination (same op, inputs and attributes; never random or side-effect
  * nodes). Root nodes (outputs, loss, grads, ...) are never replaced by another node, so
  * the emitter never sees a root that is a leaf or a view of something else. Then dead-code
@@ -138,10 +139,29 @@ static dn_node *identity(dn_node *n) {
   }
 }
 
-/* In-place rewrites that keep the node: x*0 -> 0, reshape(reshape(x)) -> reshape(x). */
+/* MUL(p, step(x)) with p = MAXPOOL2D_BWD(x, dy), either order: a ReLU's gradient after max
+ * pooling's (x = the ReLU's output, read by both). The pooling gradient applies the mask at
+ * each window's argmax, whose x is the window's max: p with axis 1 (one pass, not two). */
+static dn_node *pool_relu(dn_node *n) {
+  if (n->op != DN_OP_MUL) return NULL;
+  for (int k = 0; k < 2; k++) {
+    dn_node *p = n->in[k], *s = n->in[1 - k];
+    if (p->op == DN_OP_MAXPOOL2D_BWD && !p->axis && s->op == DN_OP_STEP && s->in[0] == p->in[0] &&
+        dn_shape_eq(p->shape, n->shape) && dn_shape_eq(s->shape, n->shape) && same_type(n, p))
+      return p;
+  }
+  return NULL;
+}
+
+/* In-place rewrites that keep the node: x*0 -> 0, reshape(reshape(x)) -> reshape(x),
+ * MUL(maxpool gradient, step) -> one masked maxpool gradient (pool_relu). */
 static void rewrite(dn_node *n) {
+  dn_node *p;
   if (n->op == DN_OP_MUL && (is_value(n->in[0], 0) || is_value(n->in[1], 0))) make_const(n, 0);
   else if (n->op == DN_OP_RESHAPE && n->in[0]->op == DN_OP_RESHAPE) n->in[0] = n->in[0]->in[0];
+  else if ((p = pool_relu(n))) {
+    n->op = DN_OP_MAXPOOL2D_BWD, n->in[0] = p->in[0], n->in[1] = p->in[1], n->win = p->win, n->axis = 1;
+  }
 }
 
 /* --- CSE ------------------------------------------------------------------------------- */

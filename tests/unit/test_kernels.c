@@ -225,7 +225,8 @@ static void conv_cases(void) {
 /* --- pooling -------------------------------------------------------------------------- */
 
 /* Max, sum pooling and their gradients; nan: every 11th input is NaN (max pooling: the
- * first NaN of a window is its max and takes the gradient, as in PyTorch). */
+ * first NaN of a window is its max and takes the gradient, as in PyTorch). The max pooling
+ * gradient also with a ReLU's mask (axis 1: only windows whose max is > 0). */
 static void pool_case(const char *name, int planes, int h, int w, dn_window win, int pa, int one_d, int nan) {
   int oh = out_size(h, win.kh, win.sh, win.ph, pa, win.dh), ow = out_size(w, win.kw, win.sw, win.pw, pa, win.dw);
   if (one_d) oh = 1;
@@ -234,10 +235,13 @@ static void pool_case(const char *name, int planes, int h, int w, dn_window win,
   dn_node *x = leaf(xs, 1, 0), *dy = leaf(ys, 0, 0), *xin[2] = {x, dy};
   dn_node *mp = dn_ir_pool(G, DN_OP_MAXPOOL2D, 1, &x, win, ys, L0);
   dn_node *mb = dn_ir_pool(G, DN_OP_MAXPOOL2D_BWD, 2, xin, win, xs, L0);
+  dn_node *mr = dn_ir_pool(G, DN_OP_MAXPOOL2D_BWD, 2, xin, win, xs, L0);
+  mr->axis = 1;
   dn_node *sp = dn_ir_pool(G, DN_OP_SUMPOOL2D, 1, &x, win, ys, L0);
   dn_node *sb = dn_ir_pool(G, DN_OP_SUMPOOL2D_BWD, 1, &dy, win, xs, L0);
   double *rmp = add_case(dn_fmt("%s maxpool", name), mp), *rmb = add_case(dn_fmt("%s maxpool bwd", name), mb);
   double *rsp = add_case(dn_fmt("%s sumpool", name), sp), *rsb = add_case(dn_fmt("%s sumpool bwd", name), sb);
+  double *rmr = add_case(dn_fmt("%s maxpool bwd relu", name), mr);
   const double *X = data(x), *DY = data(dy);
   for (int64_t i = 3; nan && i < count(x); i += 11) data(x)[i] = NAN;
   for (int p = 0; p < planes; p++)
@@ -255,6 +259,7 @@ static void pool_case(const char *name, int planes, int h, int w, dn_window win,
           }
         rmp[o] = X[arg];
         rmb[arg] += DY[o];
+        if (X[arg] > 0) rmr[arg] += DY[o];
       }
 }
 

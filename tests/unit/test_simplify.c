@@ -2,7 +2,8 @@
  *
  * CSE merges equal nodes (and keeps different attributes apart), constant folding and the
  * algebraic identities remove nodes, DCE drops dead nodes but keeps side effects and every
- * root, ids are renumbered and references updated, -O0 only removes dead code, and the
+ * root, ids are renumbered and references updated, a ReLU's gradient mask after a max
+ * pooling gradient becomes that gradient's flag, -O0 only removes dead code, and the
  * simplified graph computes the same values as the original (reference interpreter).
  */
 #include <check.h>
@@ -154,6 +155,33 @@ START_TEST(test_o0_only_dce) {
 }
 END_TEST
 
+/* MUL(maxpool_bwd(x, dy), step(x)), either order, becomes maxpool_bwd with axis 1 (in
+ * place: outputs are roots); a step of another tensor is left alone. */
+START_TEST(test_pool_relu) {
+  t_g *t = t_new();
+  dn_shape s4 = dn_shape_of(4, (int64_t)1, (int64_t)1, (int64_t)2, (int64_t)3);
+  dn_node *x = dn_ir_reshape(t->g, t_param(t, 1), s4, L), *dy = dn_ir_reshape(t->g, t_param(t, 1), s4, L);
+  dn_node *in[2] = {x, dy};
+  dn_window w = {1, 1, 1, 1, 0, 0, 1, 1, 1};
+  dn_node *pb = dn_ir_pool(t->g, DN_OP_MAXPOOL2D_BWD, 2, in, w, s4, L);
+  t_output(t, "a", dn_ir_binary(t->g, DN_OP_MUL, pb, dn_ir_unary(t->g, DN_OP_STEP, x, L), L));
+  t_output(t, "b", dn_ir_binary(t->g, DN_OP_MUL, dn_ir_unary(t->g, DN_OP_STEP, x, L), pb, L));
+  t_output(t, "c", dn_ir_binary(t->g, DN_OP_MUL, pb, dn_ir_unary(t->g, DN_OP_STEP, dy, L), L));
+  dn_simplify(t->g, 2);
+  dn_ir_verify(t->g);
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(out(t, i)->op, DN_OP_MAXPOOL2D_BWD);
+    ck_assert_int_eq(out(t, i)->axis, 1);
+    ck_assert_ptr_eq(out(t, i)->in[0], x);
+    ck_assert_ptr_eq(out(t, i)->in[1], dy);
+  }
+  ck_assert_int_eq(out(t, 2)->op, DN_OP_MUL);
+  ck_assert_int_eq(out(t, 2)->in[0]->op, DN_OP_MAXPOOL2D_BWD);
+  ck_assert_int_eq(out(t, 2)->in[0]->axis, 0);
+  ck_assert_int_eq(count_op(t->g, DN_OP_MAXPOOL2D_BWD), 3);  /* a, b, and c's unflagged one */
+}
+END_TEST
+
 /* Random nodes are never merged: two dropout masks must differ. */
 START_TEST(test_no_cse_random) {
   t_g *t = t_new();
@@ -173,6 +201,7 @@ int main(void) {
   tcase_add_test(tc, test_dce);
   tcase_add_test(tc, test_o0_only_dce);
   tcase_add_test(tc, test_no_cse_random);
+  tcase_add_test(tc, test_pool_relu);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
