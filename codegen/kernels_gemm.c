@@ -487,8 +487,13 @@ static const char dnk_driver_text[] =
   " * dnk_pack_a_all, or NULL. */\n"
   "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par,\n"
   "                     const dnk_real *apk) {\n"
-  "  long mg = par ? DNK_MC : (M + DNK_MC - 1) / DNK_MC * DNK_MC, ni = (M + mg - 1) / mg, ncw = DNK_NC, nt;\n"
-  "  if (par && ni * ((N + DNK_NC - 1) / DNK_NC) < 8) {  /* narrower column tiles: work for every thread */\n"
+  "  long mg = par ? DNK_MC : (M + DNK_MC - 1) / DNK_MC * DNK_MC, ni, ncw = DNK_NC, nt;\n"
+  "  /* one column tile: a group of rows per thread, each packing B once (DNK_MC-row groups\n"
+  "   * packed it once per group, and split the columns, each thread then reading all of A) */\n"
+  "  if (par && !apk && N <= DNK_NC && M >= 2 * DNK_MR * DNK_THREADS)\n"
+  "    mg = ((M + DNK_THREADS - 1) / DNK_THREADS + DNK_MR - 1) / DNK_MR * DNK_MR;\n"
+  "  ni = (M + mg - 1) / mg;\n"
+  "  if (par && mg == DNK_MC && ni * ((N + DNK_NC - 1) / DNK_NC) < 8) {  /* narrower column tiles: work for every thread */\n"
   "    ncw = ((N + 7) / 8 + DNK_NR - 1) / DNK_NR * DNK_NR;\n"
   "    if (ncw > DNK_NC) ncw = DNK_NC;\n"
   "  }\n"
@@ -638,7 +643,8 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   if (!(ctx->need & DN_KNEED_GEMM)) return;
   dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
   dn_buf_printf(c, "#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))\n#include <immintrin.h>\n#endif\n");
-  dn_buf_printf(c, "typedef %s dnk_real;\n%s", ctx->real, dbl ? "" : "#define DNK_F32 1\n");
+  dn_buf_printf(c, "typedef %s dnk_real;\n%s#define DNK_THREADS %d\n", ctx->real, dbl ? "" : "#define DNK_F32 1\n",
+                ctx->threads > 1 ? ctx->threads : 1);
   dn_buf_printf(c, "#if defined(__AVX512F__)\n#define DNK_NR %d\n#else\n#define DNK_NR %d\n#endif\n", dbl ? 16 : 32,
                 dbl ? 8 : 16);
   dn_buf_append(c, dnk_views_text, sizeof dnk_views_text - 1);

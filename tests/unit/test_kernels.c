@@ -123,6 +123,8 @@ static void gemm_cases(void) {
   gemm_case("gemm ta tb", 6, 16, 3, 1, 1, 1, 0);
   gemm_case("gemm big edges (computed as W @ x^T)", 101, 140, 300, 0, 1, 1, 0);
   gemm_case("gemm batched W @ x^T", 17, 230, 40, 0, 1, 2, 0);
+  /* 17 MFLOP: threaded, one column tile of x^T, a group of W's rows per thread */
+  gemm_case("gemm W @ x^T rows per thread", 64, 303, 450, 0, 1, 1, 0);
   gemm_case("gemm wide (A packed once)", 10, 300, 20, 0, 0, 1, 0);
   gemm_case("gemm wide ta tb", 7, 200, 30, 1, 1, 1, 0);
   gemm_case("gemm tall (rows split over threads)", 40, 70, 8, 0, 0, 1, 0);
