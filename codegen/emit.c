@@ -287,6 +287,7 @@ static int scan_prepare(dn_em *em, dn_em_body *b, dn_node *n, const dn_vec *user
   L->stack_off = dn_alloc(sizeof(size_t) * (size_t)(nk + 1));
   L->cur_off = dn_alloc(sizeof(size_t) * (size_t)(nk + 1));
   L->next_off = dn_alloc(sizeof(size_t) * (size_t)(nk + 1));
+  L->stack_only = dn_alloc((size_t)nk + 1);
   L->x_off = dn_alloc(sizeof(size_t) * (size_t)(ns + 1));
   dn_em_body *body = &L->body;
   body->g = n->scan.body;
@@ -314,6 +315,13 @@ static int scan_prepare(dn_em *em, dn_em_body *b, dn_node *n, const dn_vec *user
     if (r->op == DN_OP_SCAN_STATE) {
       L->next_off[k] = off;
       off += round64(bytes);
+    }
+    /* the body never reads it and no SCAN_LAST does: the values scan_save.c adds */
+    L->stack_only[k] = L->stack_off[k] != SIZE_MAX && L->next_off[k] == SIZE_MAX && !body_leaf(body, DN_OP_SCAN_STATE, k) &&
+                       body->nodes[((const dn_node *)body->g->results.v[k])->id].kind == DN_EMK_ARENA;
+    for (int u = 0; u < users[n->id].n; u++) {
+      const dn_node *g = users[n->id].v[u];
+      if (g->op == DN_OP_SCAN_LAST && g->axis == k) L->stack_only[k] = 0;
     }
   }
   for (int i = 0; i < ns; i++) {
@@ -375,7 +383,7 @@ static int emit_scan(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   dn_buf_printf(c, "/* %%%d = scan over %lld steps%s */\n{\n", n->id, (long long)T, n->scan.reverse ? ", last to first" : "");
   for (int k = 0; k < nk; k++) {
     const dn_node *h0 = n->in[ns + k];
-    fill_loop(c, state_ptr(em->real, L->base + L->cur_off[k]), dn_shape_count(h0->shape), elem(em, b, h0));
+    if (!L->stack_only[k]) fill_loop(c, state_ptr(em->real, L->base + L->cur_off[k]), dn_shape_count(h0->shape), elem(em, b, h0));
   }
   const char *t = dn_fmt("dn_t%d", n->id);
   dn_buf_printf(c, "long dn_s%d;\nfor (dn_s%d = 0; dn_s%d < %lld; ++dn_s%d) {\n", n->id, n->id, n->id, (long long)T, n->id);
@@ -403,7 +411,7 @@ static int emit_scan(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
     for (int k = 0; k < nk; k++) {
       const dn_node *r = body->g->results.v[k];
       size_t dst = L->next_off[k] != SIZE_MAX ? L->next_off[k] : L->cur_off[k];
-      if ((pass == 0) != (L->next_off[k] != SIZE_MAX)) continue;
+      if ((pass == 0) != (L->next_off[k] != SIZE_MAX) || L->stack_only[k]) continue;
       fill_loop(c, state_ptr(em->real, L->base + dst), dn_shape_count(r->shape), elem(em, body, r));
     }
   for (int k = 0; k < nk; k++) {
@@ -413,8 +421,9 @@ static int emit_scan(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
       dn_buf_printf(c, "memcpy(st + %zu, st + %zu, %zu);\n", L->base + L->cur_off[k], L->base + L->next_off[k], bytes);
     if (L->stack_off[k] != SIZE_MAX) {
       int64_t B = h0->shape.dim[0];
-      step_copy(c, dn_fmt("st + %zu", L->base + L->cur_off[k]), dn_fmt("st + %zu", L->base + L->stack_off[k]), B, T,
-                bytes / (size_t)B, t, 1);
+      const char *from = L->stack_only[k] ? body->nodes[((dn_node *)body->g->results.v[k])->id].expr
+                                          : dn_fmt("st + %zu", L->base + L->cur_off[k]);
+      step_copy(c, from, dn_fmt("st + %zu", L->base + L->stack_off[k]), B, T, bytes / (size_t)B, t, 1);
     }
   }
   dn_buf_printf(c, "}\n}\n\n");

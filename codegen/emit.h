@@ -111,6 +111,8 @@ typedef struct dn_em_scan {
   size_t *stack_off;       /* per state: stacked values [B, T, ...] */
   size_t *cur_off;         /* per state: the current value */
   size_t *next_off;        /* per state: staging of its new value */
+  char *stack_only;        /* per state: only its stack is read (a value saved for the
+                            * backward loop): each new value goes from the body straight there */
   size_t *x_off;           /* per sequence: the step's slice [B, ...] */
   size_t body_off;         /* the body's arena */
   size_t base;             /* state offset of the buffer (after the enclosing plan) */
