@@ -66,7 +66,7 @@ static void dk_pool_window(dn_buf *c, const dk_pool *p) {
 
 static void dk_pool_head(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p) {
   dn_buf_printf(c, "  long dk_p;\n");
-  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n    long dk_oy, dk_ox, dk_i, dk_j;\n", (long long)p->planes);
   dn_buf_printf(c, "    for (dk_oy = 0; dk_oy < %lld; ++dk_oy)\n      for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n",
                 (long long)p->oh, (long long)p->ow);
@@ -164,7 +164,7 @@ static void dk_maxpool_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, const c
   const dn_window *w = &p->win;
   int v2 = dk_pool2(ctx, p);
   dn_buf_printf(c, "  const %s *restrict dk_x = %s;\n  %s *restrict dk_y = %s;\n  long dk_r;\n", ctx->real, in, ctx->real, out);
-  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
   dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", ctx->real,
                 (long long)p->oh, (long long)p->h, (long long)p->oh, w->sh, (long long)p->w);
@@ -208,7 +208,7 @@ static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, int
   if (p->oh * w->sh != p->h || p->ow * w->sw != p->w) dk_clear(c, out, p->planes * p->h * p->w);
   dn_buf_printf(c, "  const %s *restrict dk_x = %s, *restrict dk_d = %s;\n  %s *restrict dk_g = %s;\n  long dk_r;\n", ctx->real, in[0],
                 in[1], ctx->real, out);
-  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
   dn_buf_printf(c, "    const long dk_b = ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", (long long)p->oh, (long long)p->h,
                 (long long)p->oh, w->sh, (long long)p->w);
@@ -360,8 +360,8 @@ static void dk_reduce_chunked(dn_buf *c, dn_cg_ctx *ctx, dk_nest t, const char *
   dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (nq - 1) * cnt));
   for (int i = 0; i + 1 < t.rank; i++) t.dim[i] = t.dim[i + 1], t.sa[i] = t.sa[i + 1], t.sb[i] = t.sb[i + 1];
   t.rank--;
-  dn_buf_printf(c, "  {\n  %s *dk_part = (%s *)(%s);\n  long dk_q;\n#pragma omp parallel for schedule(static)\n", ctx->real, ctx->real,
-                ctx->scratch);
+  dn_buf_printf(c, "  {\n  %s *dk_part = (%s *)(%s);\n  long dk_q;\n#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->real,
+                ctx->real, ctx->scratch, ctx->threads);
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    %s *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n",
                 (long long)nq, ctx->real, out, (long long)cnt);
   dn_buf_printf(c, "    long dk_z, dk_o, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)d0,
@@ -433,7 +433,7 @@ static void dk_softmax(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const 
   int dbl = strcmp(r, "double") == 0;
   const char *ex = dbl ? "exp" : "expf", *lg = dbl ? "log" : "logf";
   dn_buf_printf(c, "  long dk_o;\n");
-  if (ctx->threads > 1 && outer * inner > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (ctx->threads > 1 && outer * inner > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_o = 0; dk_o < %lld; ++dk_o) {\n", (long long)(outer * inner));
   dn_buf_printf(c, "    long dk_b = (dk_o / %lld) * %lld + dk_o %% %lld, dk_k;\n", (long long)inner, (long long)(len * inner),
                 (long long)inner);

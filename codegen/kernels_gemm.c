@@ -651,12 +651,12 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   dn_buf_append(c, dnk_pack_text, sizeof dnk_pack_text - 1);
   dnk_micro_text(c, dbl);
   dnk_vec_text(c, dbl);
-  dn_buf_printf(c, dnk_small_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && N > 512) schedule(static)\n" : "");
+  dn_buf_printf(c, dnk_small_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && N > 512) schedule(static) num_threads(DNK_THREADS)\n" : "");
   dn_buf_printf(c, dnk_driver_text,
                 ctx->threads > 1 ? "static void dnk_gemm_par(long nt, long ni, long mg, long ncw, long M, long N, long K, const dnk_view *A,\n"
                                    "                         const dnk_view *B, const dnk_outv *C, int acc, const dnk_real *apk) {\n"
                                    "  long tile;\n"
-                                   "#pragma omp parallel for schedule(static)\n"
+                                   "#pragma omp parallel for schedule(static) num_threads(DNK_THREADS)\n"
                                    "  for (tile = 0; tile < nt; ++tile) dnk_gemm_tile(tile, ni, mg, ncw, M, N, K, A, B, C, acc, apk);\n"
                                    "}\n"
                                    : "",
@@ -667,7 +667,7 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                      "DNK_MAYBE_UNUSED static void dnk_gemm_rows(long M, long N, long K, const dnk_view *A, const dnk_view *B,\n"
                      "                                           const dnk_outv *C, int acc) {\n"
                      "  long h;\n"
-                     "#pragma omp parallel for schedule(static)\n"
+                     "#pragma omp parallel for schedule(static) num_threads(DNK_THREADS)\n"
                      "  for (h = 0; h < %d; ++h) {\n"
                      "    dnk_view a = *A;\n"
                      "    dnk_outv c = *C;\n"
@@ -686,7 +686,7 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                                      "                                           const unsigned short *mk, const unsigned short *sm, const int *oi, float *y,\n"
                                      "                                           long ldy, int acc) {\n"
                                      "  long v;\n"
-                                     "#pragma omp parallel for schedule(static)\n"
+                                     "#pragma omp parallel for schedule(static) num_threads(DNK_THREADS)\n"
                                      "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
                                      "}\n"
                                      : "");
@@ -740,7 +740,7 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
   dn_buf_printf(c, "{  /* gemm: %lld x [%lld x %lld] @ [%lld x %lld]%s%s%s */\n  long dk_b;\n", (long long)g->nb,
                 (long long)g->m, (long long)g->k, (long long)g->k, (long long)g->n, g->ta ? ", A transposed" : "",
                 g->tb ? ", B transposed" : "", g->sc == 0 && g->nb > 1 ? ", summed" : "");
-  if (outer_par) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (outer_par) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_b = 0; dk_b < %lld; ++dk_b) {\n", (long long)g->nb);
   if (blas) {
     dnk_gemm_blas(c, g, out, in);
@@ -823,7 +823,7 @@ static void dnk_geo_arg(dn_buf *c, const dn_kconv *k) {
 static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, int par_n, const char *lo, const char *hi) {
   long long hw = k->h * k->w, ohw = k->oh * k->ow, cg = k->c / k->g, fg = k->f / k->g;
   dn_buf_printf(c, "  long dk_n;\n");
-  if (par_n && ctx->threads > 1 && k->n > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (par_n && ctx->threads > 1 && k->n > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   if (lo) dn_buf_printf(c, "  for (dk_n = %s; dk_n < %s; ++dk_n) {\n    long dk_g;\n", lo, hi);
   else dn_buf_printf(c, "  for (dk_n = 0; dk_n < %lld; ++dk_n) {\n    long dk_g;\n", (long long)k->n);
   dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
@@ -929,7 +929,7 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "    dnk_dconv_pack((%s) + dk_p * %lld, %lld, %lld, dk_pd + dk_p * %lld);\n  }\n", w, m * kd, m, kd, mp * kd);
   dnk_print_offsets(c, &g, &k->win, kd, kd, g.hw);
   dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, g.wp);
-  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, xps);
   dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
                 (long long)k->n, nq);
@@ -1074,7 +1074,7 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  int *dk_off = (int *)(dk_s + %lld);\n", ctx->scratch, o_off);
   dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(dk_s + %lld);\n  long dk_q, dk_p;\n", o_part);
   dnk_print_offsets(c, &g, &k->win, rp, r, sn * g.hw);
-  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static)\n");
+  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
   dn_buf_printf(c, "    float *dk_dw = (float *)dk_s + dk_q * %lld, *dk_xp = dk_dw + %lld;\n", per, fp * ldd);
   dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
@@ -1118,7 +1118,8 @@ static void dnk_conv_bwd_w_gemm(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, co
   dn_buf_printf(c, "  long dk_q;\n");
   if (nq > 1) {
     dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (nq - 1) * fr));
-    dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(%s);\n#pragma omp parallel for schedule(static)\n", ctx->scratch);
+    dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(%s);\n#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->scratch,
+                  ctx->threads);
   }
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
   if (nq > 1) dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
