@@ -84,16 +84,27 @@ static const char dk_pool2_text[] =
   "#if defined(__AVX512F__)\n"
   "#include <immintrin.h>\n"
   "#define DNK_POOL2 1\n"
-  "/* The four values of 16 windows from input rows s0, s1 (2n valid columns). */\n"
-  "static inline void dnk_pool2_load(const float *s0, const float *s1, long n, __m512 *v) {\n"
+  "/* The four values of 16 windows (v0 v1 / v2 v3): lanes 0-7 from 16 columns of the top and\n"
+  " * bottom input rows at a0, b0 (lo: their valid lanes), lanes 8-15 from those at a1, b1 (hi). */\n"
+  "static inline void dnk_pool2_get(const float *a0, const float *a1, const float *b0, const float *b1, __mmask16 lo,\n"
+  "                                 __mmask16 hi, __m512 *v) {\n"
   "  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);\n"
   "  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);\n"
+  "  __m512 x0 = _mm512_maskz_loadu_ps(lo, a0), x1 = _mm512_maskz_loadu_ps(hi, a1);\n"
+  "  __m512 y0 = _mm512_maskz_loadu_ps(lo, b0), y1 = _mm512_maskz_loadu_ps(hi, b1);\n"
+  "  v[0] = _mm512_permutex2var_ps(x0, ev, x1), v[1] = _mm512_permutex2var_ps(x0, od, x1);\n"
+  "  v[2] = _mm512_permutex2var_ps(y0, ev, y1), v[3] = _mm512_permutex2var_ps(y0, od, y1);\n"
+  "}\n"
+  "/* 16 windows of one output row from input rows s0, s1 (2n valid columns). */\n"
+  "static inline void dnk_pool2_load(const float *s0, const float *s1, long n, __m512 *v) {\n"
   "  __mmask16 lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1), hi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * n - 16)) - 1);\n"
-  "  __m512 a0, a1, b0, b1;\n"
-  "  a0 = _mm512_maskz_loadu_ps(lo, s0), a1 = _mm512_maskz_loadu_ps(hi, s0 + 16);\n"
-  "  b0 = _mm512_maskz_loadu_ps(lo, s1), b1 = _mm512_maskz_loadu_ps(hi, s1 + 16);\n"
-  "  v[0] = _mm512_permutex2var_ps(a0, ev, a1), v[1] = _mm512_permutex2var_ps(a0, od, a1);\n"
-  "  v[2] = _mm512_permutex2var_ps(b0, ev, b1), v[3] = _mm512_permutex2var_ps(b0, od, b1);\n"
+  "  dnk_pool2_get(s0, s0 + 16, s1, s1 + 16, lo, hi, v);\n"
+  "}\n"
+  "/* Two output rows of n <= 8 windows, when the windows tile the input (input rows 2r .. 2r + 3\n"
+  " * at s0, w apart): row r in lanes 0..n-1, row r + 1 in lanes 8..8+n-1. */\n"
+  "static inline void dnk_pool2_load2(const float *s0, long w, long n, __m512 *v) {\n"
+  "  __mmask16 m = (__mmask16)((1u << (2 * n)) - 1);\n"
+  "  dnk_pool2_get(s0, s0 + 2 * w, s0 + w, s0 + 3 * w, m, m, v);\n"
   "}\n"
   "/* The window maxima: v > m, or m not NaN and v NaN, takes v. */\n"
   "static inline __m512 dnk_pool2_max(const __m512 *v) {\n"
@@ -115,32 +126,57 @@ static const char dk_pool2_text[] =
   "    _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << n) - 1), dnk_pool2_max(v));\n"
   "  }\n"
   "}\n"
+  "/* Output rows r, r + 1 (o: 2 ow values) for ow <= 8, input rows 2r .. 2r + 3 at s0. */\n"
+  "static inline void dnk_maxpool2_row2(const float *s0, long w, float *o, long ow) {\n"
+  "  __mmask16 m = (__mmask16)((1u << ow) - 1);\n"
+  "  __m512 v[4];\n"
+  "  dnk_pool2_load2(s0, w, ow, v);\n"
+  "  _mm512_mask_storeu_ps(o, (__mmask16)((1u << (2 * ow)) - 1), _mm512_maskz_compress_ps((__mmask16)(m | m << 8), dnk_pool2_max(v)));\n"
+  "}\n"
+  "/* The gradients g[k] of the windows' four positions: dy at each window's first argmax, 0\n"
+  " * elsewhere (relu: only where the max is > 0). */\n"
+  "static inline void dnk_pool2_grad(const __m512 *v, __m512 dy, int relu, __m512 *g) {\n"
+  "  __m512 m = dnk_pool2_max(v);\n"
+  "  __mmask16 left = 0xFFFF, mnan;\n"
+  "  int k;\n"
+  "  if (relu) dy = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ), dy);\n"
+  "  mnan = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);\n"
+  "  for (k = 0; k < 4; ++k) {\n"
+  "    __mmask16 hit = (_mm512_cmp_ps_mask(v[k], m, _CMP_EQ_OQ) | (mnan & _mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q))) & left;\n"
+  "    g[k] = _mm512_maskz_mov_ps(hit, dy);\n"
+  "    left &= (__mmask16)~hit;\n"
+  "  }\n"
+  "}\n"
+  "/* Writes g back as input rows: lanes 0-7 to t0 (top) and b0 (bottom) under lo, lanes 8-15 to\n"
+  " * t1 and b1 under hi (the window columns interleaved). */\n"
+  "static inline void dnk_pool2_put(const __m512 *g, float *t0, float *t1, float *b0, float *b1, __mmask16 lo, __mmask16 hi) {\n"
+  "  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);\n"
+  "  const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);\n"
+  "  _mm512_mask_storeu_ps(t0, lo, _mm512_permutex2var_ps(g[0], il, g[1]));\n"
+  "  _mm512_mask_storeu_ps(t1, hi, _mm512_permutex2var_ps(g[0], ih, g[1]));\n"
+  "  _mm512_mask_storeu_ps(b0, lo, _mm512_permutex2var_ps(g[2], il, g[3]));\n"
+  "  _mm512_mask_storeu_ps(b1, hi, _mm512_permutex2var_ps(g[2], ih, g[3]));\n"
+  "}\n"
   "/* Gradient rows g0 (= s0's) and g1 = g0 + w: dy (e) at each window's first argmax, 0 elsewhere\n"
   " * (relu: only where the max is > 0). */\n"
   "static inline void dnk_maxpool2_bwd_row(const float *s0, long w, const float *e, float *g0, long ow, int relu) {\n"
-  "  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);\n"
-  "  const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);\n"
   "  long j;\n"
   "  for (j = 0; j < ow; j += 16) {\n"
   "    long n = ow - j < 16 ? ow - j : 16;\n"
-  "    __mmask16 nm = (__mmask16)((1u << n) - 1), lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);\n"
-  "    __mmask16 hi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * n - 16)) - 1), left = 0xFFFF, mnan;\n"
-  "    __m512 v[4], g[4], m, dy = _mm512_maskz_loadu_ps(nm, e + j);\n"
-  "    int k;\n"
+  "    __mmask16 lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1), hi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * n - 16)) - 1);\n"
+  "    __m512 v[4], g[4];\n"
   "    dnk_pool2_load(s0 + 2 * j, s0 + w + 2 * j, n, v);\n"
-  "    m = dnk_pool2_max(v);\n"
-  "    if (relu) dy = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ), dy);\n"
-  "    mnan = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);\n"
-  "    for (k = 0; k < 4; ++k) {\n"
-  "      __mmask16 hit = (_mm512_cmp_ps_mask(v[k], m, _CMP_EQ_OQ) | (mnan & _mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q))) & left;\n"
-  "      g[k] = _mm512_maskz_mov_ps(hit, dy);\n"
-  "      left &= (__mmask16)~hit;\n"
-  "    }\n"
-  "    _mm512_mask_storeu_ps(g0 + 2 * j, lo, _mm512_permutex2var_ps(g[0], il, g[1]));\n"
-  "    _mm512_mask_storeu_ps(g0 + 2 * j + 16, hi, _mm512_permutex2var_ps(g[0], ih, g[1]));\n"
-  "    _mm512_mask_storeu_ps(g0 + w + 2 * j, lo, _mm512_permutex2var_ps(g[2], il, g[3]));\n"
-  "    _mm512_mask_storeu_ps(g0 + w + 2 * j + 16, hi, _mm512_permutex2var_ps(g[2], ih, g[3]));\n"
+  "    dnk_pool2_grad(v, _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), e + j), relu, g);\n"
+  "    dnk_pool2_put(g, g0 + 2 * j, g0 + 2 * j + 16, g0 + w + 2 * j, g0 + w + 2 * j + 16, lo, hi);\n"
   "  }\n"
+  "}\n"
+  "/* The same for output rows r, r + 1 (dy: 2 ow values at e) with ow <= 8, as dnk_maxpool2_row2. */\n"
+  "static inline void dnk_maxpool2_bwd_row2(const float *s0, long w, const float *e, float *g0, long ow, int relu) {\n"
+  "  __mmask16 m = (__mmask16)((1u << ow) - 1), m2 = (__mmask16)((1u << (2 * ow)) - 1);\n"
+  "  __m512 v[4], g[4];\n"
+  "  dnk_pool2_load2(s0, w, ow, v);\n"
+  "  dnk_pool2_grad(v, _mm512_maskz_expandloadu_ps((__mmask16)(m | m << 8), e), relu, g);\n"
+  "  dnk_pool2_put(g, g0, g0 + 2 * w, g0 + w, g0 + 3 * w, m2, m2);\n"
   "}\n"
   "#endif\n";
 
@@ -158,12 +194,41 @@ static void dk_clear(dn_buf *c, const char *out, int64_t count) {
   dn_buf_printf(c, "  { long dk_z; for (dk_z = 0; dk_z < %lld; ++dk_z) (%s)[dk_z] = 0; }\n", (long long)count, out);
 }
 
+/* Output rows of at most 8 windows tiling the input (LeNet-5's 10 x 10 -> 5 x 5): the AVX-512
+ * kernels take them two at a time, 16 lanes for 2 ow windows instead of ow (the 5 x 5 pooling
+ * gradient took 2.5 times as long per element as the 28 x 28 one). */
+static int dk_pool2_pairs(dn_cg_ctx *ctx, const dk_pool *p) {
+  return dk_pool2(ctx, p) && p->ow <= 8 && p->h == 2 * p->oh && p->w == 2 * p->ow;
+}
+
+/* Prints the paired rows' loop (dk_pool2_pairs) and opens its "#else": rows = dk_x's input
+ * rows from 4w apart, dk_y's (fwd) or dk_d's and dk_g's (bwd) outputs; an odd last row alone. */
+static void dk_pool2_pair_loop(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, int bwd, int relu) {
+  long long rows = p->planes * p->oh, w = p->w, ow = p->ow;
+  dn_buf_printf(c, "#if defined(DNK_POOL2)\n  { long dk_r2;\n");
+  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  dn_buf_printf(c, "  for (dk_r2 = 0; dk_r2 < %lld; ++dk_r2)\n", rows / 2);
+  if (bwd) {
+    dn_buf_printf(c, "    dnk_maxpool2_bwd_row2(dk_x + dk_r2 * %lld, %lld, dk_d + dk_r2 * %lld, dk_g + dk_r2 * %lld, %lld, %d);\n", 4 * w, w,
+                  2 * ow, 4 * w, ow, relu);
+    if (rows % 2)
+      dn_buf_printf(c, "  dnk_maxpool2_bwd_row(dk_x + %lld, %lld, dk_d + %lld, dk_g + %lld, %lld, %d);\n", (rows - 1) * 2 * w, w,
+                    (rows - 1) * ow, (rows - 1) * 2 * w, ow, relu);
+  } else {
+    dn_buf_printf(c, "    dnk_maxpool2_row2(dk_x + dk_r2 * %lld, %lld, dk_y + dk_r2 * %lld, %lld);\n", 4 * w, w, 2 * ow, ow);
+    if (rows % 2)
+      dn_buf_printf(c, "  dnk_maxpool2_row(dk_x + %lld, %lld, dk_y + %lld, %lld);\n", (rows - 1) * 2 * w, w, (rows - 1) * ow, ow);
+  }
+  dn_buf_printf(c, "  (void)dk_r; }\n#else\n");
+}
+
 /* Max pooling with windows inside the input and at most 16 elements: the window unrolled in a
  * loop over one output row, which the C compiler vectorizes (strided loads, selects). */
 static void dk_maxpool_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, const char *out, const char *in) {
   const dn_window *w = &p->win;
-  int v2 = dk_pool2(ctx, p);
+  int v2 = dk_pool2(ctx, p), pair = dk_pool2_pairs(ctx, p);
   dn_buf_printf(c, "  const %s *restrict dk_x = %s;\n  %s *restrict dk_y = %s;\n  long dk_r;\n", ctx->real, in, ctx->real, out);
+  if (pair) dk_pool2_pair_loop(c, ctx, p, 0, 0), v2 = 0;
   if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
   dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", ctx->real,
@@ -181,6 +246,7 @@ static void dk_maxpool_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, const c
   dn_buf_printf(c, "      dk_o[dk_ox] = dk_m;  /* the first NaN wins, as max does */\n    }\n");
   if (v2) dn_buf_printf(c, "#endif\n");
   dn_buf_printf(c, "  }\n");
+  if (pair) dn_buf_printf(c, "#endif\n");
 }
 
 static void dk_maxpool(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
@@ -204,10 +270,11 @@ static void dk_maxpool(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *
  * Elements no window covers are cleared first. */
 static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, int relu, const char *out, const char *const *in) {
   const dn_window *w = &p->win;
-  int kn = w->kh * w->kw, v2 = dk_pool2(ctx, p);
+  int kn = w->kh * w->kw, v2 = dk_pool2(ctx, p), pair = dk_pool2_pairs(ctx, p);
   if (p->oh * w->sh != p->h || p->ow * w->sw != p->w) dk_clear(c, out, p->planes * p->h * p->w);
   dn_buf_printf(c, "  const %s *restrict dk_x = %s, *restrict dk_d = %s;\n  %s *restrict dk_g = %s;\n  long dk_r;\n", ctx->real, in[0],
                 in[1], ctx->real, out);
+  if (pair) dk_pool2_pair_loop(c, ctx, p, 1, relu), v2 = 0;
   if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
   dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
   dn_buf_printf(c, "    const long dk_b = ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", (long long)p->oh, (long long)p->h,
@@ -234,6 +301,7 @@ static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, int
   dn_buf_printf(c, "    }\n");
   if (v2) dn_buf_printf(c, "#endif\n");
   dn_buf_printf(c, "  }\n");
+  if (pair) dn_buf_printf(c, "#endif\n");
 }
 
 /* dx (out, shape of x = in[0]) gets dy (in[1]) at the first argmax of each window (n->axis:

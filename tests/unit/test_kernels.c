@@ -232,8 +232,9 @@ static void conv_cases(void) {
 static void pool_case(const char *name, int planes, int h, int w, dn_window win, int pa, int one_d, int nan) {
   int oh = out_size(h, win.kh, win.sh, win.ph, pa, win.dh), ow = out_size(w, win.kw, win.sw, win.pw, pa, win.dw);
   if (one_d) oh = 1;
-  dn_shape xs = one_d ? S(3, 2, planes / 2, w) : S(4, 2, planes / 2, h, w);
-  dn_shape ys = one_d ? S(3, 2, planes / 2, ow) : S(4, 2, planes / 2, oh, ow);
+  int b = planes % 2 ? 1 : 2;  /* an odd count: one sample of `planes` channels */
+  dn_shape xs = one_d ? S(3, b, planes / b, w) : S(4, b, planes / b, h, w);
+  dn_shape ys = one_d ? S(3, b, planes / b, ow) : S(4, b, planes / b, oh, ow);
   dn_node *x = leaf(xs, 1, 0), *dy = leaf(ys, 0, 0), *xin[2] = {x, dy};
   dn_node *mp = dn_ir_pool(G, DN_OP_MAXPOOL2D, 1, &x, win, ys, L0);
   dn_node *mb = dn_ir_pool(G, DN_OP_MAXPOOL2D_BWD, 2, xin, win, xs, L0);
@@ -275,6 +276,11 @@ static void pool_cases(void) {
    * uncovered last row and column, and NaNs */
   pool_case("pool 2x2 wide", 4, 6, 58, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 0);
   pool_case("pool 2x2 wide odd nan", 2, 5, 67, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 1);
+  /* rows of at most 8 windows tiling the input go two at a time: 5 wide (LeNet-5), with NaNs,
+   * an odd number of rows (3 planes x 3: the last alone), and 8 wide */
+  pool_case("pool 2x2 narrow pairs nan", 4, 10, 10, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 1);
+  pool_case("pool 2x2 narrow odd rows", 3, 6, 10, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 0);
+  pool_case("pool 2x2 narrow 8", 2, 4, 16, (dn_window){2, 2, 2, 2, 0, 0, 1, 1, 1}, 0, 0, 1);
   pool_case("pool1d", 6, 1, 11, (dn_window){1, 3, 1, 2, 0, 1, 1, 1, 1}, 1, 1, 0);
 }
 
