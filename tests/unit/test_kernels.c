@@ -220,6 +220,10 @@ static void conv_cases(void) {
   conv_case("conv depthwise stride 1", (cgeo){2, 4, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0, 0});
   conv_case("conv dilated stride 1", (cgeo){2, 3, 12, 11, 7, 3, 3, 1, 1, 2, 1, 2, 2, 1, 1, 0});
   conv_case("conv1d stacked", (cgeo){9, 2, 1, 203, 3, 1, 3, 1, 1, 0, 0, 1, 1, 1, 0, 1});
+  /* output rows of 16 and 32 (the CIFAR CNN's widths), one sample and a stack of several,
+   * 5 filters (a partial tile) */
+  conv_case("conv rows of 32", (cgeo){2, 3, 9, 32, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
+  conv_case("conv rows of 16 stacked", (cgeo){4, 2, 6, 18, 6, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv1d", (cgeo){3, 3, 1, 11, 5, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, 1});
   conv_case("conv1d groups", (cgeo){2, 4, 1, 9, 6, 1, 2, 1, 1, 0, 1, 1, 2, 2, 0, 1});
 }
