@@ -66,7 +66,7 @@ static void dk_pool_window(dn_buf *c, const dk_pool *p) {
 
 static void dk_pool_head(dn_buf *c, const dn_cg_ctx *ctx, const dk_pool *p) {
   dn_buf_printf(c, "  long dk_p;\n");
-  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (ctx->threads > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n    long dk_oy, dk_ox, dk_i, dk_j;\n", (long long)p->planes);
   dn_buf_printf(c, "    for (dk_oy = 0; dk_oy < %lld; ++dk_oy)\n      for (dk_ox = 0; dk_ox < %lld; ++dk_ox) {\n",
                 (long long)p->oh, (long long)p->ow);
@@ -95,9 +95,14 @@ static const char dk_pool2_text[] =
   "  v[0] = _mm512_permutex2var_ps(x0, ev, x1), v[1] = _mm512_permutex2var_ps(x0, od, x1);\n"
   "  v[2] = _mm512_permutex2var_ps(y0, ev, y1), v[3] = _mm512_permutex2var_ps(y0, od, y1);\n"
   "}\n"
+  "/* The valid lanes of 2n input columns in two vectors (n windows of one output row). */\n"
+  "static inline void dnk_pool2_masks(long n, __mmask16 *lo, __mmask16 *hi) {\n"
+  "  *lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1), *hi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * n - 16)) - 1);\n"
+  "}\n"
   "/* 16 windows of one output row from input rows s0, s1 (2n valid columns). */\n"
   "static inline void dnk_pool2_load(const float *s0, const float *s1, long n, __m512 *v) {\n"
-  "  __mmask16 lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1), hi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * n - 16)) - 1);\n"
+  "  __mmask16 lo, hi;\n"
+  "  dnk_pool2_masks(n, &lo, &hi);\n"
   "  dnk_pool2_get(s0, s0 + 16, s1, s1 + 16, lo, hi, v);\n"
   "}\n"
   "/* Two output rows of n <= 8 windows, when the windows tile the input (input rows 2r .. 2r + 3\n"
@@ -163,11 +168,14 @@ static const char dk_pool2_text[] =
   "  long j;\n"
   "  for (j = 0; j < ow; j += 16) {\n"
   "    long n = ow - j < 16 ? ow - j : 16;\n"
-  "    __mmask16 lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1), hi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * n - 16)) - 1);\n"
+  "    const float *t = s0 + 2 * j, *b = t + w;\n"
+  "    float *gt = g0 + 2 * j, *gb = gt + w;\n"
+  "    __mmask16 lo, hi;\n"
   "    __m512 v[4], g[4];\n"
-  "    dnk_pool2_load(s0 + 2 * j, s0 + w + 2 * j, n, v);\n"
+  "    dnk_pool2_masks(n, &lo, &hi);\n"
+  "    dnk_pool2_get(t, t + 16, b, b + 16, lo, hi, v);\n"
   "    dnk_pool2_grad(v, _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), e + j), relu, g);\n"
-  "    dnk_pool2_put(g, g0 + 2 * j, g0 + 2 * j + 16, g0 + w + 2 * j, g0 + w + 2 * j + 16, lo, hi);\n"
+  "    dnk_pool2_put(g, gt, gt + 16, gb, gb + 16, lo, hi);\n"
   "  }\n"
   "}\n"
   "/* The same for output rows r, r + 1 (dy: 2 ow values at e) with ow <= 8, as dnk_maxpool2_row2. */\n"
@@ -206,7 +214,7 @@ static int dk_pool2_pairs(dn_cg_ctx *ctx, const dk_pool *p) {
 static void dk_pool2_pair_loop(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, int bwd, int relu) {
   long long rows = p->planes * p->oh, w = p->w, ow = p->ow;
   dn_buf_printf(c, "#if defined(DNK_POOL2)\n  { long dk_r2;\n");
-  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (ctx->threads > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_r2 = 0; dk_r2 < %lld; ++dk_r2)\n", rows / 2);
   if (bwd) {
     dn_buf_printf(c, "    dnk_maxpool2_bwd_row2(dk_x + dk_r2 * %lld, %lld, dk_d + dk_r2 * %lld, dk_g + dk_r2 * %lld, %lld, %d);\n", 4 * w, w,
@@ -229,7 +237,7 @@ static void dk_maxpool_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, const c
   int v2 = dk_pool2(ctx, p), pair = dk_pool2_pairs(ctx, p);
   dn_buf_printf(c, "  const %s *restrict dk_x = %s;\n  %s *restrict dk_y = %s;\n  long dk_r;\n", ctx->real, in, ctx->real, out);
   if (pair) dk_pool2_pair_loop(c, ctx, p, 0, 0), v2 = 0;
-  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (ctx->threads > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
   dn_buf_printf(c, "    const %s *restrict dk_s = dk_x + ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", ctx->real,
                 (long long)p->oh, (long long)p->h, (long long)p->oh, w->sh, (long long)p->w);
@@ -275,7 +283,7 @@ static void dk_maxpool_bwd_rows(dn_buf *c, dn_cg_ctx *ctx, const dk_pool *p, int
   dn_buf_printf(c, "  const %s *restrict dk_x = %s, *restrict dk_d = %s;\n  %s *restrict dk_g = %s;\n  long dk_r;\n", ctx->real, in[0],
                 in[1], ctx->real, out);
   if (pair) dk_pool2_pair_loop(c, ctx, p, 1, relu), v2 = 0;
-  if (ctx->threads > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (ctx->threads > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_r = 0; dk_r < %lld; ++dk_r) {  /* output rows of all planes */\n", (long long)(p->planes * p->oh));
   dn_buf_printf(c, "    const long dk_b = ((dk_r / %lld) * %lld + (dk_r %% %lld) * %d) * %lld;\n", (long long)p->oh, (long long)p->h,
                 (long long)p->oh, w->sh, (long long)p->w);
@@ -428,8 +436,8 @@ static void dk_reduce_chunked(dn_buf *c, dn_cg_ctx *ctx, dk_nest t, const char *
   dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (nq - 1) * cnt));
   for (int i = 0; i + 1 < t.rank; i++) t.dim[i] = t.dim[i + 1], t.sa[i] = t.sa[i + 1], t.sb[i] = t.sb[i + 1];
   t.rank--;
-  dn_buf_printf(c, "  {\n  %s *dk_part = (%s *)(%s);\n  long dk_q;\n#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->real,
-                ctx->real, ctx->scratch, ctx->threads);
+  dn_buf_printf(c, "  {\n  %s *dk_part = (%s *)(%s);\n  long dk_q;\n", ctx->real, ctx->real, ctx->scratch);
+  dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    %s *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n",
                 (long long)nq, ctx->real, out, (long long)cnt);
   dn_buf_printf(c, "    long dk_z, dk_o, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)d0,
@@ -501,7 +509,7 @@ static void dk_softmax(dn_buf *c, const dn_cg_ctx *ctx, const dn_node *n, const 
   int dbl = strcmp(r, "double") == 0;
   const char *ex = dbl ? "exp" : "expf", *lg = dbl ? "log" : "logf";
   dn_buf_printf(c, "  long dk_o;\n");
-  if (ctx->threads > 1 && outer * inner > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (ctx->threads > 1 && outer * inner > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_o = 0; dk_o < %lld; ++dk_o) {\n", (long long)(outer * inner));
   dn_buf_printf(c, "    long dk_b = (dk_o / %lld) * %lld + dk_o %% %lld, dk_k;\n", (long long)inner, (long long)(len * inner),
                 (long long)inner);

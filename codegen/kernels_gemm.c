@@ -663,20 +663,19 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                 ctx->threads > 1 ? "  if (par && nt > 1) {\n    dnk_gemm_par(nt, ni, mg, ncw, M, N, K, A, B, C, acc, apk);\n    return;\n  }\n"
                                    : "  (void)par;\n");
   if (ctx->threads > 1)  /* see dn_kgemm_emit */
-    dn_buf_printf(c, "/* C (+)= A @ B with the rows of A and C split in %d parts, one per thread. */\n"
+    dn_buf_printf(c, "/* C (+)= A @ B with the rows of A and C split in DNK_THREADS parts, one per thread. */\n"
                      "DNK_MAYBE_UNUSED static void dnk_gemm_rows(long M, long N, long K, const dnk_view *A, const dnk_view *B,\n"
                      "                                           const dnk_outv *C, int acc) {\n"
                      "  long h;\n"
                      "#pragma omp parallel for schedule(static) num_threads(DNK_THREADS)\n"
-                     "  for (h = 0; h < %d; ++h) {\n"
+                     "  for (h = 0; h < DNK_THREADS; ++h) {\n"
                      "    dnk_view a = *A;\n"
                      "    dnk_outv c = *C;\n"
-                     "    long m0 = h * M / %d, m1 = (h + 1) * M / %d;\n"
+                     "    long m0 = h * M / DNK_THREADS, m1 = (h + 1) * M / DNK_THREADS;\n"
                      "    a.p += m0 * A->rs, c.p += m0 * C->ld;\n"
                      "    dnk_gemm(m1 - m0, N, K, &a, B, &c, acc, 0, NULL);\n"
                      "  }\n"
-                     "}\n",
-                  ctx->threads, ctx->threads, ctx->threads, ctx->threads);
+                     "}\n");
   if (ctx->need & (DN_KNEED_DCONV | DN_KNEED_WG44 | DN_KNEED_WG35)) {
     /* the threaded loop is a function of its own: a function with an OpenMP region is not
      * inlined, and the serial kernels are much faster inlined with their sizes as constants */
@@ -740,7 +739,7 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
   dn_buf_printf(c, "{  /* gemm: %lld x [%lld x %lld] @ [%lld x %lld]%s%s%s */\n  long dk_b;\n", (long long)g->nb,
                 (long long)g->m, (long long)g->k, (long long)g->k, (long long)g->n, g->ta ? ", A transposed" : "",
                 g->tb ? ", B transposed" : "", g->sc == 0 && g->nb > 1 ? ", summed" : "");
-  if (outer_par) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (outer_par) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_b = 0; dk_b < %lld; ++dk_b) {\n", (long long)g->nb);
   if (blas) {
     dnk_gemm_blas(c, g, out, in);
@@ -824,7 +823,7 @@ static void dnk_geo_arg(dn_buf *c, const dn_kconv *k) {
 static void dnk_conv_loops(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, int par_n, const char *lo, const char *hi) {
   long long hw = k->h * k->w, ohw = k->oh * k->ow, cg = k->c / k->g, fg = k->f / k->g;
   dn_buf_printf(c, "  long dk_n;\n");
-  if (par_n && ctx->threads > 1 && k->n > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (par_n && ctx->threads > 1 && k->n > 1) dn_kpar_for(c, ctx);
   if (lo) dn_buf_printf(c, "  for (dk_n = %s; dk_n < %s; ++dk_n) {\n    long dk_g;\n", lo, hi);
   else dn_buf_printf(c, "  for (dk_n = 0; dk_n < %lld; ++dk_n) {\n    long dk_g;\n", (long long)k->n);
   dn_buf_printf(c, "    for (dk_g = 0; dk_g < %lld; ++dk_g) {\n", (long long)k->g);
@@ -844,6 +843,10 @@ static long long dnk_prepack(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const
   dn_buf_printf(c, "    dk_pa[dk_g] = dnk_pack_a_all(%lld, %lld, &dk_wa, (dnk_real *)((%s) + %lld) + dk_g * %lld);\n  } }\n", m,
                 kd, ctx->scratch, at, per);
   return bytes;
+}
+
+void dn_kpar_for(dn_buf *c, const dn_cg_ctx *ctx) {
+  dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
 }
 
 long long dn_kchunks(const dn_cg_ctx *ctx, int64_t n) {
@@ -930,7 +933,7 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "    dnk_dconv_pack((%s) + dk_p * %lld, %lld, %lld, dk_pd + dk_p * %lld);\n  }\n", w, m * kd, m, kd, mp * kd);
   dnk_print_offsets(c, &g, &k->win, kd, kd, g.hw);
   dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, g.wp);
-  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (nq > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, xps);
   dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
                 (long long)k->n, nq);
@@ -1075,7 +1078,7 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  int *dk_off = (int *)(dk_s + %lld);\n", ctx->scratch, o_off);
   dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(dk_s + %lld);\n  long dk_q, dk_p;\n", o_part);
   dnk_print_offsets(c, &g, &k->win, rp, r, sn * g.hw);
-  if (nq > 1) dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->threads);
+  if (nq > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
   dn_buf_printf(c, "    float *dk_dw = (float *)dk_s + dk_q * %lld, *dk_xp = dk_dw + %lld;\n", per, fp * ldd);
   dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
@@ -1119,8 +1122,8 @@ static void dnk_conv_bwd_w_gemm(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, co
   dn_buf_printf(c, "  long dk_q;\n");
   if (nq > 1) {
     dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (nq - 1) * fr));
-    dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(%s);\n#pragma omp parallel for schedule(static) num_threads(%d)\n", ctx->scratch,
-                  ctx->threads);
+    dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(%s);\n", ctx->scratch);
+    dn_kpar_for(c, ctx);
   }
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
   if (nq > 1) dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);

@@ -42,6 +42,9 @@ void dn_kneed_scratch(dn_cg_ctx *ctx, long long bytes);
  * contiguous range [q n / nq, (q + 1) n / nq), so results depend on the thread count the
  * code was generated for, not on scheduling. */
 long long dn_kchunks(const dn_cg_ctx *ctx, int64_t n);
+/* Prints the pragma that spreads the next loop over the --threads N threads (static
+ * schedule, num_threads(N): N whatever OMP_NUM_THREADS says). */
+void dn_kpar_for(dn_buf *c, const dn_cg_ctx *ctx);
 /* Prints `out += partial sums 1..nq-1` (dk_part, count reals each; chunk 0 summed into out). */
 void dn_kpart_sums(dn_buf *c, const dn_cg_ctx *ctx, long long nq, long long count, const char *out);
 int dn_kconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
