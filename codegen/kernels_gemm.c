@@ -498,6 +498,13 @@ static const char dnk_driver_text[] =
   "    if (ncw > DNK_NC) ncw = DNK_NC;\n"
   "  }\n"
   "  nt = ni * ((N + ncw - 1) / ncw);\n"
+  "#if defined(__AVX512F__) && defined(DNK_F32)\n"
+  "  if (N <= 16 && K >= 32 && M > 4 && !par && !apk && A->kind == 0 && A->cs == 1 && B->kind == 0 && B->rs == 1 &&\n"
+  "      C->kind == 0 && C->cs == 1) {  /* few columns, B^T stored: dot products */\n"
+  "    dnk_gemm_dots(M, N, K, A->p, A->rs, B->p, B->cs, C->p, C->ld, acc);\n"
+  "    return;\n"
+  "  }\n"
+  "#endif\n"
   "  if (M <= 4 && A->kind == 0 && B->kind == 0 && C->kind == 0 && C->cs == 1) {\n"
   "    dnk_gemm_small(M, N, K, A, B, C, acc, par);\n"
   "    return;\n"
@@ -553,6 +560,64 @@ static void dnk_wg_text(dn_buf *c, int m, int n) {
   for (int i = 0; i < m * n; i++) dn_buf_printf(c, "  s[%d] = _mm512_reduce_add_ps(a%d);\n", i, i);
   dn_buf_printf(c, "  for (i = 0; i < mr; ++i)\n    for (j = 0; j < nr; ++j)\n"
                    "      w[i * ldw + j] = (first ? 0 : w[i * ldw + j]) + s[i * %d + j];\n}\n", n);
+}
+
+/* Prints dnk_gemm_dots (float, AVX-512): C (+)= A @ B for B^T stored [N, K] with few columns
+ * (N <= 16: a layer of few outputs, such as a classifier's 10, fills N of the micro-kernel's
+ * 32 lanes, and its packed B is mostly zeros). Dot products along K instead: 4 rows of A by
+ * 5 rows of B^T, 20 accumulators of 16 products each, 9 loads per 20 multiply-adds, the
+ * lanes summed four accumulators at a time at the end. Rows and columns past the end repeat
+ * the last one and are not stored; a last K % 16 is read through a mask. */
+static void dnk_dots_text(dn_buf *c) {
+  dn_buf_printf(c, "#if defined(__GNUC__)  /* keeps a loaded vector in a register (GCC folded each load into every use) */\n"
+                   "#define DNK_KEEP(v) __asm__(\"\" : \"+v\"(v))\n#else\n#define DNK_KEEP(v) (void)0\n#endif\n"
+                   "/* [sum a, sum b, sum c, sum d] of four vectors' lanes */\n"
+                   "static inline __m128 dnk_hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {\n"
+                   "  __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));\n"
+                   "  __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));\n"
+                   "  __m512 s = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xEE));\n"
+                   "  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));\n"
+                   "  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));\n"
+                   "}\n"
+                   "static void dnk_gemm_dots(long M, long N, long K, const float *a, long lda, const float *w, long ldw, float *c,\n"
+                   "                          long ldc, int acc) {\n"
+                   "  __mmask16 tail = (__mmask16)((1u << (K %% 16)) - 1);\n"
+                   "  long i0, j0, k;\n"
+                   "  int r, q;\n"
+                   "  for (i0 = 0; i0 < M; i0 += 4)\n"
+                   "    for (j0 = 0; j0 < N; j0 += 5) {\n"
+                   "      const float *ar[4], *wr[5];\n"
+                   "      float s[20];\n"
+                   "      for (r = 0; r < 4; ++r) ar[r] = a + (i0 + r < M ? i0 + r : M - 1) * lda;\n"
+                   "      for (q = 0; q < 5; ++q) wr[q] = w + (j0 + q < N ? j0 + q : N - 1) * ldw;\n"
+                   "      {\n        __m512 ");
+  for (int i = 0; i < 20; i++) dn_buf_printf(c, "%ss%d = _mm512_setzero_ps()", i ? ", " : "", i);
+  dn_buf_printf(c, ";\n        __m512 x0, x1, x2, x3, v;\n"
+                   "        for (k = 0; k + 16 <= K; k += 16) {\n"
+                   "          x0 = _mm512_loadu_ps(ar[0] + k), x1 = _mm512_loadu_ps(ar[1] + k);\n"
+                   "          x2 = _mm512_loadu_ps(ar[2] + k), x3 = _mm512_loadu_ps(ar[3] + k);\n");
+  for (int q = 0; q < 5; q++)
+    dn_buf_printf(c, "          v = _mm512_loadu_ps(wr[%d] + k); DNK_KEEP(v); s%d = _mm512_fmadd_ps(x0, v, s%d); s%d = _mm512_fmadd_ps(x1, v, s%d);"
+                     " s%d = _mm512_fmadd_ps(x2, v, s%d); s%d = _mm512_fmadd_ps(x3, v, s%d);\n",
+                  q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3);
+  dn_buf_printf(c, "        }\n        if (k < K) {\n"
+                   "          x0 = _mm512_maskz_loadu_ps(tail, ar[0] + k), x1 = _mm512_maskz_loadu_ps(tail, ar[1] + k);\n"
+                   "          x2 = _mm512_maskz_loadu_ps(tail, ar[2] + k), x3 = _mm512_maskz_loadu_ps(tail, ar[3] + k);\n");
+  for (int q = 0; q < 5; q++)
+    dn_buf_printf(c, "          v = _mm512_maskz_loadu_ps(tail, wr[%d] + k); s%d = _mm512_fmadd_ps(x0, v, s%d); s%d = _mm512_fmadd_ps(x1, v, s%d);"
+                     " s%d = _mm512_fmadd_ps(x2, v, s%d); s%d = _mm512_fmadd_ps(x3, v, s%d);\n",
+                  q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3);
+  dn_buf_printf(c, "        }\n");
+  for (int q = 0; q < 5; q++)
+    dn_buf_printf(c, "        _mm_storeu_ps(s + %d, dnk_hsum4(s%d, s%d, s%d, s%d));\n", 4 * q, 4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3);
+  dn_buf_printf(c, "      }\n"
+                   "      for (r = 0; r < 4 && i0 + r < M; ++r)\n"
+                   "        for (q = 0; q < 5 && j0 + q < N; ++q) {\n"
+                   "          float *o = c + (i0 + r) * ldc + j0 + q;\n"
+                   "          *o = (acc ? *o : 0.0f) + s[4 * q + r];\n"
+                   "        }\n"
+                   "    }\n"
+                   "}\n");
 }
 
 /* Prints dnk_axpy and dnk_dot: vector loops for AVX-512 / AVX2+FMA, a scalar tail. */
@@ -651,6 +716,11 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   dn_buf_append(c, dnk_pack_text, sizeof dnk_pack_text - 1);
   dnk_micro_text(c, dbl);
   dnk_vec_text(c, dbl);
+  if (!dbl) {
+    dn_buf_printf(c, "#if defined(__AVX512F__)\n");
+    dnk_dots_text(c);
+    dn_buf_printf(c, "#endif\n");
+  }
   dn_buf_printf(c, dnk_small_text, ctx->threads > 1 ? "#pragma omp parallel for if(par && N > 512) schedule(static) num_threads(DNK_THREADS)\n" : "");
   dn_buf_printf(c, dnk_driver_text,
                 ctx->threads > 1 ? "static void dnk_gemm_par(long nt, long ni, long mg, long ncw, long M, long N, long K, const dnk_view *A,\n"

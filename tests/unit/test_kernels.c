@@ -31,7 +31,7 @@ typedef struct kcase {
   double *ref;       /* expected output */
 } kcase;
 
-#define MAXCASES 192
+#define MAXCASES 256
 static kcase cases[MAXCASES];
 static int ncases;
 static dn_graph *G;
@@ -136,6 +136,12 @@ static void gemm_cases(void) {
   gemm_case("gemm shared B summed", 8, 7, 5, 1, 0, 3, 1);
   gemm_case("gemm few rows ta summed", 3, 20, 21, 1, 0, 2, 1);
   gemm_case("gemm few rows tb", 4, 9, 40, 0, 1, 2, 0);
+  /* few columns, B^T stored: dot products (AVX-512), 4 x 5 blocks with repeated last rows and
+   * columns, a masked K tail, accumulation over a summed batch */
+  gemm_case("gemm narrow tb (dot products)", 64, 10, 256, 0, 1, 1, 0);
+  gemm_case("gemm narrow tb, edges and K tail", 7, 13, 37, 0, 1, 1, 0);
+  gemm_case("gemm narrow tb, one column", 9, 1, 32, 0, 1, 2, 0);
+  gemm_case("gemm narrow tb summed", 6, 16, 50, 0, 1, 3, 1);
 }
 
 /* --- convolutions ------------------------------------------------------------------ */
