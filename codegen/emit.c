@@ -17,6 +17,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emit.h"
@@ -663,8 +664,11 @@ static void setup(dn_em *em, dn_graph *infer, dn_graph *train, const dn_emit_opt
   em->real = o->use_double ? "double" : "float";
   em->esize = o->use_double ? 8 : 4;
   em->embed = o->weights != NULL;
+  /* DNNCC_THREAD_ALL=1 threads the kernels whatever their size (kernels.h): for tests of the
+   * threaded code on small models (tests/scripts/test_threads.sh) */
+  const char *all = getenv("DNNCC_THREAD_ALL");
   em->ctx = (dn_cg_ctx){em->real, em->P, o->blas && !o->use_double, o->threads, o->opt_level, 0,
-                        dn_fmt("(st + %s_SCRATCH_OFF)", em->P), 0};
+                        dn_fmt("(st + %s_SCRATCH_OFF)", em->P), 0, all && strcmp(all, "1") == 0};
   add_params(em, train);
   add_params(em, infer);
 }

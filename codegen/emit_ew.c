@@ -318,7 +318,7 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
    * loaded from a struct): 4-8x slower than the serial loop. `simd` asks for vectors (its
    * cost model is not -O2's); it needs iterations free of each other, which holds when
    * only the in-place leaf shares the output's memory (rs). */
-  int par = em->o->threads > 1 && !em->serial && cnt >= 32768;
+  int par = em->o->threads > 1 && !em->serial && cnt >= DN_PAR_MIN_ELEMS;
   const char *simd = rs ? " simd" : "";
   dn_buf_printf(c, "{ /* %s%s%s */\n  %s *%sdn_o = %s;\n", dn_ops[root->op].name, flat ? "" : " (broadcast)",
                 inplace ? ", in place" : "", em->real, rs ? "restrict " : "", out);

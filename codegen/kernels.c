@@ -463,7 +463,7 @@ static void dk_reduce(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *o
   for (int i = 0; i < xs.rank; i++) t.dim[i] = xs.dim[i], t.sb[i] = so[i];
   dk_nest_merge(&t);
   if (!is_max && ctx->threads > 1 && ctx->scratch && t.rank > 1 && t.sb[0] == 0 && t.dim[0] > 1 &&
-      dn_shape_count(xs) >= 32768 && cnt <= 65536) {
+      dn_shape_count(xs) >= DN_PAR_MIN_ELEMS && cnt <= 65536) {
     dk_reduce_chunked(c, ctx, t, out, in[0], cnt);
     return;
   }
@@ -646,7 +646,17 @@ static int dk_loops(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out
   return 0;
 }
 
-int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+/* Whether node n is too small to thread (see DN_PAR_MIN_ELEMS in kernels.h). */
+static int dk_serial(const dn_node *n) {
+  if (n->op == DN_OP_CONV2D || n->op == DN_OP_CONV2D_BWD_DATA || n->op == DN_OP_CONV2D_BWD_W)
+    return (double)dn_cg_flops(n) < DN_PAR_MIN_FLOP;
+  int64_t most = dn_shape_count(n->shape);
+  for (int i = 0; i < n->nin; i++)
+    if (dn_shape_count(n->in[i]->shape) > most) most = dn_shape_count(n->in[i]->shape);
+  return most < DN_PAR_MIN_ELEMS;
+}
+
+static int dk_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   switch (n->op) {
   case DN_OP_GEMM: return dn_kgemm_emit(c, ctx, n, out, in);
   case DN_OP_CONV2D:
@@ -660,6 +670,14 @@ int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, c
   dk_loops(c, ctx, n, out, in);
   dn_buf_printf(c, "}\n");
   return 0;
+}
+
+int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
+  int threads = ctx->threads, r;
+  if (n->op != DN_OP_GEMM && !ctx->par_small && dk_serial(n)) ctx->threads = 1;  /* this kernel's loops only */
+  r = dk_emit(c, ctx, n, out, in);
+  ctx->threads = threads;
+  return r;
 }
 
 void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx) {

@@ -31,7 +31,18 @@ typedef struct dn_cg_ctx {
   unsigned need;         /* helper bits requested by kernels (kernels.c defines them) */
   const char *scratch;   /* C expression (char *) of the kernels' scratch area in the state */
   size_t scratch_bytes;  /* the most scratch one kernel needs (kernels raise it) */
+  int par_small;         /* with threads > 1: thread kernels below DN_PAR_MIN_* too (tests) */
 } dn_cg_ctx;
+
+/* The least work a loop is threaded for (with ctx->threads > 1): an OpenMP region costs
+ * about 3 us to fork and join here, and the next serial loop then reads what the other core
+ * wrote, about twice as slow as reading its own (docs/performance.md). Elementwise loops and
+ * the loop kernels (pooling, softmax, reductions) need DN_PAR_MIN_ELEMS elements in their
+ * largest operand, convolutions DN_PAR_MIN_FLOP; matrix products have their own rules
+ * (kernels_gemm.c). Smaller ones run on the calling thread: LeNet-5 batch-1 inference at
+ * 2 threads forked for pooling rows of one sample. */
+#define DN_PAR_MIN_ELEMS 32768
+#define DN_PAR_MIN_FLOP (4.0 * 1024 * 1024)
 
 /* Prints the computation of node n. Returns 0, or 1 when the op has no kernel here
  * (elementwise ops, leaves, views and SCAN are the emitter's). */

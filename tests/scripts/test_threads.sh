@@ -7,7 +7,10 @@
 # elements and more: `parallel for simd`), the convolutions split their samples over the
 # threads with per-thread partial weight gradients, sums over the batch axis use per-thread
 # chunks, and the larger products run their tiles on both threads. The two builds differ
-# only in summation order (chunked sums), so bitwise equality is not expected. In an LLVM
+# only in summation order (chunked sums), so bitwise equality is not expected.
+# DNNCC_THREAD_ALL=1 threads every kernel whatever its size: by default the kernels under
+# 32768 elements or 4 MFLOP run serially (codegen/kernels.h), which is most of these small
+# cases' convolutions, pooling and softmax. In an LLVM
 # build the threaded code is also run through the cc + dlopen JIT (DNNCC_JIT=cc): same
 # gradients, and a clean exit (libgomp's worker threads once crashed dnncc when the model
 # library was unloaded).
@@ -82,12 +85,12 @@ for c in "$CASES"/*/; do
   done
   n=$((n + 1))
   if ! "$DNNCC" grad "$c/model.dnn" --weights "$c/weights.safetensors" "${ins[@]}" -o "$T/$name.1.st" > "$T/$name.1.txt" 2>&1 ||
-     ! "$DNNCC" grad "$c/model.dnn" --weights "$c/weights.safetensors" "${ins[@]}" --threads 2 -o "$T/$name.2.st" > "$T/$name.2.txt" 2>&1; then
+     ! DNNCC_THREAD_ALL=1 "$DNNCC" grad "$c/model.dnn" --weights "$c/weights.safetensors" "${ins[@]}" --threads 2 -o "$T/$name.2.st" > "$T/$name.2.txt" 2>&1; then
     echo "FAIL $name: dnncc grad: $(cat "$T/$name.1.txt" "$T/$name.2.txt" | head -5)"; fail=$((fail + 1)); continue
   fi
   if ! msg=$(compare "$T/$name.1.st" "$T/$name.2.st" 2>&1); then echo "FAIL $name: $msg"; fail=$((fail + 1)); continue; fi
   if [ "$llvm" = 1 ]; then
-    DNNCC_JIT=cc "$DNNCC" grad "$c/model.dnn" --weights "$c/weights.safetensors" "${ins[@]}" --threads 2 -o "$T/$name.3.st" > "$T/$name.3.txt" 2>&1
+    DNNCC_THREAD_ALL=1 DNNCC_JIT=cc "$DNNCC" grad "$c/model.dnn" --weights "$c/weights.safetensors" "${ins[@]}" --threads 2 -o "$T/$name.3.st" > "$T/$name.3.txt" 2>&1
     st=$?
     if [ $st -ne 0 ]; then
       echo "FAIL $name: DNNCC_JIT=cc dnncc grad --threads 2 exited with status $st: $(head -5 "$T/$name.3.txt")"; fail=$((fail + 1)); continue

@@ -142,6 +142,8 @@ static void gemm_cases(void) {
   gemm_case("gemm narrow tb, edges and K tail", 7, 13, 37, 0, 1, 1, 0);
   gemm_case("gemm narrow tb, one column", 9, 1, 32, 0, 1, 2, 0);
   gemm_case("gemm narrow tb summed", 6, 16, 50, 0, 1, 3, 1);
+  /* 16 MFLOP of few rows: with threads, the columns in blocks over them (dnk_gemm_small_par) */
+  gemm_case("gemm few rows, threaded columns", 4, 2048, 1024, 0, 0, 1, 0);
 }
 
 /* --- convolutions ------------------------------------------------------------------ */
@@ -474,7 +476,8 @@ static const char *cexpr(const dn_cg_ctx *ctx, const dn_node *n, int i, int is_o
 
 /* Writes all kernels of one configuration to a C file and loads it; returns the handle. */
 static void *build(const config *cf, char *dir) {
-  dn_cg_ctx ctx = {cf->real, "t", cf->blas, cf->threads, 2, 0, "dk_scratch", 0};
+  /* par_small: the cases are small; their threaded loops are what the OpenMP config tests */
+  dn_cg_ctx ctx = {cf->real, "t", cf->blas, cf->threads, 2, 0, "dk_scratch", 0, 1};
   dn_buf body = {0}, file = {0};
   for (int i = 0; i < ncases; i++) {
     const dn_node *n = cases[i].node;
@@ -595,7 +598,7 @@ END_TEST
 START_TEST(test_not_mine) {
   dn_graph *g = dn_graph_new("t", 1, DN_MODE_INFER);
   dn_node *x = dn_node_add(g, DN_OP_INPUT, 0, NULL, S(1, 4), L0), *r = dn_ir_unary(g, DN_OP_RELU, x, L0);
-  dn_cg_ctx ctx = {"float", "t", 0, 1, 2, 0, "dk_scratch", 0};
+  dn_cg_ctx ctx = {"float", "t", 0, 1, 2, 0, "dk_scratch", 0, 0};
   dn_buf b = {0};
   const char *in[1] = {"x"};
   ck_assert_int_eq(dn_cg_kernel(&b, &ctx, r, "o", in), 1);
@@ -604,11 +607,46 @@ START_TEST(test_not_mine) {
 }
 END_TEST
 
+/* With threads, a kernel is threaded only from DN_PAR_MIN_ELEMS elements (pooling) or
+ * DN_PAR_MIN_FLOP (convolutions): the pooling of one small sample and a 0.2 MFLOP
+ * convolution print no OpenMP loop, their batch-64 versions do, and par_small threads all. */
+static int omp_loops(dn_node *n, int par_small) {
+  dn_cg_ctx ctx = {"float", "t", 0, 2, 2, 0, "dk_scratch", 0, par_small};
+  dn_buf b = {0};
+  const char *in[2] = {"a", "b"};
+  ck_assert_int_eq(dn_cg_kernel(&b, &ctx, n, "o", in), 0);
+  ck_assert_int_eq(ctx.threads, 2);
+  int k = 0;
+  for (const char *p = b.s; (p = strstr(p, "#pragma omp parallel")) != NULL; p++) k++;
+  free(b.s);
+  return k;
+}
+
+START_TEST(test_par_min) {
+  dn_graph *g = dn_graph_new("t", 1, DN_MODE_INFER);
+  dn_window win = {2, 2, 2, 2, 0, 0, 1, 1, 1};
+  dn_node *x1 = dn_node_add(g, DN_OP_INPUT, 0, NULL, S(4, 1, 6, 28, 28), L0);
+  dn_node *x64 = dn_node_add(g, DN_OP_INPUT, 0, NULL, S(4, 64, 6, 28, 28), L0);
+  dn_node *p1 = dn_ir_pool(g, DN_OP_MAXPOOL2D, 1, &x1, win, S(4, 1, 6, 14, 14), L0);
+  dn_node *p64 = dn_ir_pool(g, DN_OP_MAXPOOL2D, 1, &x64, win, S(4, 64, 6, 14, 14), L0);
+  ck_assert_int_eq(omp_loops(p1, 0), 0);
+  ck_assert_int_gt(omp_loops(p1, 1), 0);
+  ck_assert_int_gt(omp_loops(p64, 0), 0);
+  dn_window cw = {5, 5, 1, 1, 2, 2, 1, 1, 1};
+  dn_node *w = dn_node_add(g, DN_OP_INPUT, 0, NULL, S(4, 6, 6, 5, 5), L0);
+  dn_node *c1 = dn_ir_conv(g, DN_OP_CONV2D, x1, w, cw, S(4, 1, 6, 28, 28), L0);
+  dn_node *c64 = dn_ir_conv(g, DN_OP_CONV2D, x64, w, cw, S(4, 64, 6, 28, 28), L0);
+  ck_assert_int_eq(omp_loops(c1, 0), 0);
+  ck_assert_int_gt(omp_loops(c64, 0), 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kernels");
   TCase *tc = tcase_create("kernels");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_not_mine);
+  tcase_add_test(tc, test_par_min);
   tcase_add_test(tc, test_float_portable);
   tcase_add_test(tc, test_float_native);
   tcase_add_test(tc, test_double_native);
