@@ -541,21 +541,34 @@ static void dnk_vec1(dn_buf *c, const char *vt, const char *pre, const char *sfx
  * dw[i, j] (+)= sum over t of d[i, t] * xp[off[j] + t], t over nq 16-lane vectors, with d the
  * output gradient spread over the wide output (zeros in the dropped columns) and xp the padded
  * input as in dnk_dconv: m + n loads for m n fused multiply-adds, each accumulator reduced
- * across its lanes at the end. Only the first mr rows and nr columns are stored. */
-static void dnk_wg_text(dn_buf *c, int m, int n) {
-  dn_buf_printf(c, "static void dnk_wg%dx%d(long nq, const float *d, long ldd, const float *xp, const int *off, float *w, long ldw,\n"
-                   "                     long mr, long nr, int first) {\n  long t;\n  int i, j;\n  float s[%d];\n", m, n, m * n);
+ * across its lanes at the end. Only the first mr rows and nr columns are stored. With rows,
+ * dnk_wg<m>x<n>r reads d in place instead, for outputs whose rows are whole vectors: t runs
+ * over nvr vectors of each of the oh rows, at y * drs + 16 v in d and y * wp + 16 v in xp
+ * (no copy of dy to the wide grid: for a layer of few input channels that copy cost a
+ * quarter of the kernel). */
+static void dnk_wg_text(dn_buf *c, int m, int n, int rows) {
+  if (rows)
+    dn_buf_printf(c, "static void dnk_wg%dx%dr(long oh, long nvr, const float *d, long ldd, long drs, const float *xp, const int *off,\n"
+                     "                      long wp, float *w, long ldw, long mr, long nr, int first) {\n  long y, v;\n  int i, j;\n"
+                     "  float s[%d];\n", m, n, m * n);
+  else
+    dn_buf_printf(c, "static void dnk_wg%dx%d(long nq, const float *d, long ldd, const float *xp, const int *off, float *w, long ldw,\n"
+                     "                     long mr, long nr, int first) {\n  long t;\n  int i, j;\n  float s[%d];\n", m, n, m * n);
   dn_buf_printf(c, "  __m512 ");
   for (int i = 0; i < m * n; i++) dn_buf_printf(c, "%sa%d = _mm512_setzero_ps()", i ? ", " : "", i);
   dn_buf_printf(c, ";\n  const float ");
   for (int j = 0; j < n; j++) dn_buf_printf(c, "%s*x%d = xp + off[%d]", j ? ", " : "", j, j);
-  dn_buf_printf(c, ";\n  for (t = 0; t < nq * 16; t += 16) {\n    __m512 xv");
-  for (int i = 0; i < m; i++) dn_buf_printf(c, ", d%d = _mm512_loadu_ps(d + %d * ldd + t)", i, i);
+  const char *td = rows ? "td" : "t", *tx = rows ? "tx" : "t";
+  if (rows)
+    dn_buf_printf(c, ";\n  for (y = 0; y < oh; ++y)\n  for (v = 0; v < nvr; ++v) {\n    long td = y * drs + v * 16, tx = y * wp + v * 16;\n    __m512 xv");
+  else
+    dn_buf_printf(c, ";\n  for (t = 0; t < nq * 16; t += 16) {\n    __m512 xv");
+  for (int i = 0; i < m; i++) dn_buf_printf(c, ", d%d = _mm512_loadu_ps(d + %d * ldd + %s)", i, i, td);
   dn_buf_printf(c, ";\n   ");
   for (int i = 0; i < m; i++) dn_buf_printf(c, " DNK_REG(d%d);", i);
   dn_buf_printf(c, "\n");
   for (int j = 0; j < n; j++) {
-    dn_buf_printf(c, "    xv = _mm512_loadu_ps(x%d + t); DNK_REG(xv);", j);
+    dn_buf_printf(c, "    xv = _mm512_loadu_ps(x%d + %s); DNK_REG(xv);", j, tx);
     for (int i = 0; i < m; i++) dn_buf_printf(c, " a%d = _mm512_fmadd_ps(d%d, xv, a%d);", i * n + j, i, i * n + j);
     dn_buf_printf(c, "\n");
   }
@@ -761,7 +774,7 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                      "    dnk_gemm(m1 - m0, N, K, &a, B, &c, acc, 0, NULL);\n"
                      "  }\n"
                      "}\n");
-  if (ctx->need & (DN_KNEED_DCONV | DN_KNEED_WG44 | DN_KNEED_WG35)) {
+  if (ctx->need & (DN_KNEED_DCONV | DN_KNEED_WG44 | DN_KNEED_WG35 | DN_KNEED_WG44R | DN_KNEED_WG35R)) {
     /* the threaded loop is a function of its own: a function with an OpenMP region is not
      * inlined, and the serial kernels are much faster inlined with their sizes as constants */
     dn_buf_printf(c, dnk_dconv_text,
@@ -775,8 +788,10 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                                      "}\n"
                                      : "");
     dn_buf_printf(c, "#if defined(__AVX512F__)\n");
-    if (ctx->need & DN_KNEED_WG44) dnk_wg_text(c, 4, 4);
-    if (ctx->need & DN_KNEED_WG35) dnk_wg_text(c, 3, 5);
+    if (ctx->need & DN_KNEED_WG44) dnk_wg_text(c, 4, 4, 0);
+    if (ctx->need & DN_KNEED_WG35) dnk_wg_text(c, 3, 5, 0);
+    if (ctx->need & DN_KNEED_WG44R) dnk_wg_text(c, 4, 4, 1);
+    if (ctx->need & DN_KNEED_WG35R) dnk_wg_text(c, 3, 5, 1);
     dn_buf_printf(c, "#endif\n");
   }
 }
@@ -1150,22 +1165,26 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
 static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *out, const char *const *in) {
   dnk_wide g = dnk_wide_geom(k);
   long long fg = k->f / k->g, r = g.cg * g.kk, fr = (long long)k->f * r, nq = dn_kchunks(ctx, k->n);
-  long long sn = 1536 / g.hw > 1 ? 1536 / g.hw : 1, per_chunk = (k->n + nq - 1) / nq;
+  int m = 4, n = 4;  /* the tile that pads Fg x R least */
+  if (((fg + 2) / 3 * 3) * ((r + 4) / 5 * 5) < ((fg + 3) / 4 * 4) * ((r + 3) / 4 * 4)) m = 3, n = 5;
+  /* dy read in place (dnk_wg..r) where its rows are whole vectors and the copy to the wide
+   * grid would cost much beside the product: few input channels (R = Cg kh kw < 64); whole
+   * tiles of filters (a partial one would read past the group's dy) */
+  int inpl = k->ow % 16 == 0 && r < 64 && fg % m == 0;
+  long long sn = 1536 / g.hw > 1 && !inpl ? 1536 / g.hw : 1, per_chunk = (k->n + nq - 1) / nq;
   if (sn > per_chunk) sn = per_chunk;
   long long ldd = ((sn - 1) * g.hw + g.end + 15) / 16 * 16;
   if (ldd < sn * g.hw) ldd = (sn * g.hw + 15) / 16 * 16;
-  int m = 4, n = 4;  /* the tile that pads Fg x R least */
-  if (((fg + 2) / 3 * 3) * ((r + 4) / 5 * 5) < ((fg + 3) / 4 * 4) * ((r + 3) / 4 * 4)) m = 3, n = 5;
   long long fp = (fg + m - 1) / m * m, rp = (r + n - 1) / n * n, xps = (g.cg * sn * g.hw + 64 + 15) / 16 * 16;
-  long long per = fp * ldd + xps, o_off = dn_kscratch_bytes(ctx, nq * per), o_part = o_off + (rp * 4 + 63) / 64 * 64;
-  ctx->need |= m == 4 ? DN_KNEED_WG44 : DN_KNEED_WG35;
+  long long per = (inpl ? 0 : fp * ldd) + xps, o_off = dn_kscratch_bytes(ctx, nq * per), o_part = o_off + (rp * 4 + 63) / 64 * 64;
+  ctx->need |= m == 4 ? (inpl ? DN_KNEED_WG44R : DN_KNEED_WG44) : (inpl ? DN_KNEED_WG35R : DN_KNEED_WG35);
   dn_kneed_scratch(ctx, o_part + dn_kscratch_bytes(ctx, (nq - 1) * fr));
   dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  int *dk_off = (int *)(dk_s + %lld);\n", ctx->scratch, o_off);
   dn_buf_printf(c, "  dnk_real *dk_part = (dnk_real *)(dk_s + %lld);\n  long dk_q, dk_p;\n", o_part);
   dnk_print_offsets(c, &g, &k->win, rp, r, sn * g.hw);
   if (nq > 1) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n", nq);
-  dn_buf_printf(c, "    float *dk_dw = (float *)dk_s + dk_q * %lld, *dk_xp = dk_dw + %lld;\n", per, fp * ldd);
+  dn_buf_printf(c, "    float *dk_dw = (float *)dk_s + dk_q * %lld, *dk_xp = dk_dw + %lld;\n", per, inpl ? 0 : fp * ldd);
   dn_buf_printf(c, "    dnk_real *dk_dst = dk_q == 0 ? (%s) : dk_part + (dk_q - 1) * %lld;\n", out, fr);
   dn_buf_printf(c, "    long dk_i, dk_b, dk_g, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
                 (long long)k->n, nq);
@@ -1177,15 +1196,26 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "        long dk_x = ((dk_b + dk_t) * %lld + dk_g * %lld) * %lld, dk_y = ((dk_b + dk_t) * %lld + dk_g * %lld) * %lld;\n",
                 (long long)k->c, g.cg, (long long)(k->h * k->w), (long long)k->f, fg, (long long)(k->oh * k->ow));
   dnk_print_pad_copy(c, &g, k, in[1], sn, "dk_t", "        ");
-  dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_r = 0; dk_r < %lld; ++dk_r)\n", fg, (long long)k->oh);
-  dn_buf_printf(c, "            memcpy(dk_dw + dk_f * %lld + dk_t * %lld + dk_r * %lld, (%s) + dk_y + (dk_f * %lld + dk_r) * %lld, %lld * sizeof(float));\n",
-                ldd, g.hw, g.wp, in[0], (long long)k->oh, (long long)k->ow, (long long)k->ow);
+  if (inpl) {
+    dn_buf_printf(c, "        (void)dk_y;\n");
+  } else {
+    dn_buf_printf(c, "        for (dk_f = 0; dk_f < %lld; ++dk_f)\n          for (dk_r = 0; dk_r < %lld; ++dk_r)\n", fg, (long long)k->oh);
+    dn_buf_printf(c, "            memcpy(dk_dw + dk_f * %lld + dk_t * %lld + dk_r * %lld, (%s) + dk_y + (dk_f * %lld + dk_r) * %lld, %lld * sizeof(float));\n",
+                  ldd, g.hw, g.wp, in[0], (long long)k->oh, (long long)k->ow, (long long)k->ow);
+  }
   dn_buf_printf(c, "      }\n");
   if (sn > 1)
     dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld && dk_sb < %lld; ++dk_f)  /* a short last stack: no stale samples */\n"
                      "        for (dk_i = dk_sb * %lld; dk_i < %lld; ++dk_i) dk_dw[dk_f * %lld + dk_i] = 0;\n",
                   fg, sn, g.hw, ldd, ldd);
   dn_buf_printf(c, "      for (dk_f = 0; dk_f < %lld; dk_f += %d)\n        for (dk_j = 0; dk_j < %lld; dk_j += %d)\n", fg, m, r, n);
+  if (inpl)
+    dn_buf_printf(c, "          dnk_wg%dx%dr(%lld, %lld, (%s) + (dk_b * %lld + dk_g * %lld + dk_f) * %lld, %lld, %lld, dk_xp, dk_off + dk_j, %lld,\n"
+                     "                    dk_dst + dk_g * %lld + dk_f * %lld + dk_j, %lld, %lld - dk_f < %d ? %lld - dk_f : %d,\n"
+                     "                    %lld - dk_j < %d ? %lld - dk_j : %d, dk_b == dk_lo);\n",
+                  m, n, (long long)k->oh, (long long)k->ow / 16, in[0], (long long)k->f, fg, (long long)(k->oh * k->ow),
+                  (long long)(k->oh * k->ow), (long long)k->ow, g.wp, fg * r, r, r, fg, m, fg, m, r, n, r, n);
+  else
   dn_buf_printf(c, "          dnk_wg%dx%d(((dk_sb - 1) * %lld + %lld + 15) / 16, dk_dw + dk_f * %lld, %lld, dk_xp, dk_off + dk_j,\n"
                    "                   dk_dst + dk_g * %lld + dk_f * %lld + dk_j, %lld, %lld - dk_f < %d ? %lld - dk_f : %d,\n"
                    "                   %lld - dk_j < %d ? %lld - dk_j : %d, dk_b == dk_lo);\n",
