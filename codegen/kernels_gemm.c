@@ -333,9 +333,6 @@ static const char dnk_small_text[] =
 static const char dnk_dconv_text[] =
   "#if defined(__AVX512F__)\n"
   "#define DNK_DCONV 1\n"
-  "/* Keeps a loaded vector in a register: GCC otherwise folds the (unaligned, often line-\n"
-  " * splitting) load into every multiply-add that uses it, loading it again each time. */\n"
-  "#if defined(__GNUC__)\n#define DNK_REG(v) __asm__(\"\" : \"+v\"(v))\n#else\n#define DNK_REG(v) (void)0\n#endif\n"
   "/* Masks of the nv 16-lane vectors of the wide output [oh, wp] (ow valid columns). */\n"
   "static long dnk_dconv_plan(long oh, long ow, long wp, unsigned short *mk, unsigned short *sm, int *oi) {\n"
   "  long q, end = (oh - 1) * wp + ow, nv = (end + 31) / 32 * 2, v;\n"
@@ -586,10 +583,19 @@ static void dnk_wg_text(dn_buf *c, int m, int n, int rows) {
  * 5 rows of B^T, 20 accumulators of 16 products each, 9 loads per 20 multiply-adds, the
  * lanes summed four accumulators at a time at the end. Rows and columns past the end repeat
  * the last one and are not stored; a last K % 16 is read through a mask. */
+/* One step of dnk_gemm_dots' 4 x 5 tile at k, its loads spelled `load` (plain, or masked for
+ * the K tail); each B^T row vector held in a register for its four multiply-adds. */
+static void dnk_dots_step(dn_buf *c, const char *load) {
+  dn_buf_printf(c, "          x0 = %sar[0] + k), x1 = %sar[1] + k);\n          x2 = %sar[2] + k), x3 = %sar[3] + k);\n", load, load,
+                load, load);
+  for (int q = 0; q < 5; q++)
+    dn_buf_printf(c, "          v = %swr[%d] + k); DNK_REG(v); s%d = _mm512_fmadd_ps(x0, v, s%d); s%d = _mm512_fmadd_ps(x1, v, s%d);"
+                     " s%d = _mm512_fmadd_ps(x2, v, s%d); s%d = _mm512_fmadd_ps(x3, v, s%d);\n",
+                  load, q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3);
+}
+
 static void dnk_dots_text(dn_buf *c) {
-  dn_buf_printf(c, "#if defined(__GNUC__)  /* keeps a loaded vector in a register (GCC folded each load into every use) */\n"
-                   "#define DNK_KEEP(v) __asm__(\"\" : \"+v\"(v))\n#else\n#define DNK_KEEP(v) (void)0\n#endif\n"
-                   "/* [sum a, sum b, sum c, sum d] of four vectors' lanes */\n"
+  dn_buf_printf(c, "/* [sum a, sum b, sum c, sum d] of four vectors' lanes */\n"
                    "static inline __m128 dnk_hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {\n"
                    "  __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));\n"
                    "  __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));\n"
@@ -613,21 +619,10 @@ static void dnk_dots_text(dn_buf *c) {
                    "      for (q = 0; q < 5; ++q) wr[q] = w + (j0 + q < N ? j0 + q : N - 1) * ldw;\n"
                    "      {\n        __m512 ");
   for (int i = 0; i < 20; i++) dn_buf_printf(c, "%ss%d = _mm512_setzero_ps()", i ? ", " : "", i);
-  dn_buf_printf(c, ";\n        __m512 x0, x1, x2, x3, v;\n"
-                   "        for (k = 0; k + 16 <= K; k += 16) {\n"
-                   "          x0 = _mm512_loadu_ps(ar[0] + k), x1 = _mm512_loadu_ps(ar[1] + k);\n"
-                   "          x2 = _mm512_loadu_ps(ar[2] + k), x3 = _mm512_loadu_ps(ar[3] + k);\n");
-  for (int q = 0; q < 5; q++)
-    dn_buf_printf(c, "          v = _mm512_loadu_ps(wr[%d] + k); DNK_KEEP(v); s%d = _mm512_fmadd_ps(x0, v, s%d); s%d = _mm512_fmadd_ps(x1, v, s%d);"
-                     " s%d = _mm512_fmadd_ps(x2, v, s%d); s%d = _mm512_fmadd_ps(x3, v, s%d);\n",
-                  q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3);
-  dn_buf_printf(c, "        }\n        if (k < K) {\n"
-                   "          x0 = _mm512_maskz_loadu_ps(tail, ar[0] + k), x1 = _mm512_maskz_loadu_ps(tail, ar[1] + k);\n"
-                   "          x2 = _mm512_maskz_loadu_ps(tail, ar[2] + k), x3 = _mm512_maskz_loadu_ps(tail, ar[3] + k);\n");
-  for (int q = 0; q < 5; q++)
-    dn_buf_printf(c, "          v = _mm512_maskz_loadu_ps(tail, wr[%d] + k); s%d = _mm512_fmadd_ps(x0, v, s%d); s%d = _mm512_fmadd_ps(x1, v, s%d);"
-                     " s%d = _mm512_fmadd_ps(x2, v, s%d); s%d = _mm512_fmadd_ps(x3, v, s%d);\n",
-                  q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3);
+  dn_buf_printf(c, ";\n        __m512 x0, x1, x2, x3, v;\n        for (k = 0; k + 16 <= K; k += 16) {\n");
+  dnk_dots_step(c, "_mm512_loadu_ps(");
+  dn_buf_printf(c, "        }\n        if (k < K) {\n");
+  dnk_dots_step(c, "_mm512_maskz_loadu_ps(tail, ");
   dn_buf_printf(c, "        }\n");
   for (int q = 0; q < 5; q++)
     dn_buf_printf(c, "        _mm_storeu_ps(s + %d, dnk_hsum4(s%d, s%d, s%d, s%d));\n", 4 * q, 4 * q, 4 * q + 1, 4 * q + 2, 4 * q + 3);
@@ -729,6 +724,9 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   if (!(ctx->need & DN_KNEED_GEMM)) return;
   dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
   dn_buf_printf(c, "#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))\n#include <immintrin.h>\n#endif\n");
+  dn_buf_printf(c, "/* Keeps a loaded vector in a register: GCC otherwise folds the (unaligned, often line-\n"
+                   " * splitting) load into every multiply-add that uses it, loading it again each time. */\n"
+                   "#if defined(__GNUC__)\n#define DNK_REG(v) __asm__(\"\" : \"+v\"(v))\n#else\n#define DNK_REG(v) (void)0\n#endif\n");
   dn_buf_printf(c, "typedef %s dnk_real;\n%s#define DNK_THREADS %d\n", ctx->real, dbl ? "" : "#define DNK_F32 1\n",
                 ctx->threads > 1 ? ctx->threads : 1);
   dn_buf_printf(c, "#if defined(__AVX512F__)\n#define DNK_NR %d\n#else\n#define DNK_NR %d\n#endif\n", dbl ? 16 : 32,
