@@ -667,8 +667,9 @@ static void setup(dn_em *em, dn_graph *infer, dn_graph *train, const dn_emit_opt
   /* DNNCC_THREAD_ALL=1 threads the kernels whatever their size (kernels.h): for tests of the
    * threaded code on small models (tests/scripts/test_threads.sh) */
   const char *all = getenv("DNNCC_THREAD_ALL");
-  em->ctx = (dn_cg_ctx){em->real, em->P, o->blas && !o->use_double, o->threads, o->opt_level, 0,
-                        dn_fmt("(st + %s_SCRATCH_OFF)", em->P), 0, all && strcmp(all, "1") == 0};
+  em->ctx = (dn_cg_ctx){.real = em->real, .prefix = em->P, .blas = o->blas && !o->use_double, .threads = o->threads,
+                        .opt_level = o->opt_level, .scratch = dn_fmt("(st + %s_SCRATCH_OFF)", em->P),
+                        .par_small = all && strcmp(all, "1") == 0};
   add_params(em, train);
   add_params(em, infer);
 }

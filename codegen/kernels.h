@@ -22,6 +22,15 @@
 
 #include "ir.h"
 
+/* A matrix product with its small dimension held in registers (kernels_gemm.c): few_k 0,
+ * C [dim, N] in registers over K; few_k 1, B [dim, N] in registers over the rows of A. A's
+ * element (i, p) is at a[i * ars + p * acs] (constants of the node). */
+typedef struct dn_kreg {
+  int few_k, dim;
+  long long ars, acs;
+} dn_kreg;
+#define DN_KREG_MAX 16
+
 typedef struct dn_cg_ctx {
   const char *real;      /* "float" or "double" */
   const char *prefix;    /* the model's C prefix (helper names may use it) */
@@ -32,6 +41,8 @@ typedef struct dn_cg_ctx {
   const char *scratch;   /* C expression (char *) of the kernels' scratch area in the state */
   size_t scratch_bytes;  /* the most scratch one kernel needs (kernels raise it) */
   int par_small;         /* with threads > 1: thread kernels below DN_PAR_MIN_* too (tests) */
+  int nreg;              /* the register-block products the kernels use (printed once each) */
+  dn_kreg reg[DN_KREG_MAX];
 } dn_cg_ctx;
 
 /* The least work a loop is threaded for (with ctx->threads > 1): an OpenMP region costs

@@ -142,6 +142,18 @@ static void gemm_cases(void) {
   gemm_case("gemm narrow tb, edges and K tail", 7, 13, 37, 0, 1, 1, 0);
   gemm_case("gemm narrow tb, one column", 9, 1, 32, 0, 1, 2, 0);
   gemm_case("gemm narrow tb summed", 6, 16, 50, 0, 1, 3, 1);
+  /* a side of at most 12 in registers (dnk_reg_*, AVX-512 float): few rows of C over all of
+   * K, or a depth of few rows of B streamed over the rows; full and masked column blocks */
+  gemm_case("gemm few rows in registers (dy^T @ x)", 10, 256, 64, 1, 0, 1, 0);
+  gemm_case("gemm few rows in registers, column tail", 12, 45, 33, 0, 0, 1, 0);
+  gemm_case("gemm few rows in registers summed", 5, 40, 70, 1, 0, 3, 1);
+  gemm_case("gemm shallow in registers (dy @ W)", 64, 256, 10, 0, 0, 1, 0);
+  gemm_case("gemm shallow in registers ta summed", 20, 50, 7, 1, 0, 2, 1);
+  gemm_case("gemm shallow in registers batched, short tail", 13, 17, 12, 0, 0, 2, 0);
+  /* the tiled path with both M and K over 12: partial panels, K and column edges */
+  gemm_case("gemm tiled edges", 19, 37, 23, 0, 0, 1, 0);
+  gemm_case("gemm tiled edges ta", 17, 45, 29, 1, 0, 1, 0);
+  gemm_case("gemm tiled summed", 14, 20, 15, 1, 0, 3, 1);
   /* 16 MFLOP of few rows: with threads, the columns in blocks over them (dnk_gemm_small_par) */
   gemm_case("gemm few rows, threaded columns", 4, 2048, 1024, 0, 0, 1, 0);
 }
@@ -481,7 +493,8 @@ static const char *cexpr(const dn_cg_ctx *ctx, const dn_node *n, int i, int is_o
 /* Writes all kernels of one configuration to a C file and loads it; returns the handle. */
 static void *build(const config *cf, char *dir) {
   /* par_small: the cases are small; their threaded loops are what the OpenMP config tests */
-  dn_cg_ctx ctx = {cf->real, "t", cf->blas, cf->threads, 2, 0, "dk_scratch", 0, 1};
+  dn_cg_ctx ctx = {.real = cf->real, .prefix = "t", .blas = cf->blas, .threads = cf->threads, .opt_level = 2,
+                   .scratch = "dk_scratch", .par_small = 1};
   dn_buf body = {0}, file = {0};
   for (int i = 0; i < ncases; i++) {
     const dn_node *n = cases[i].node;
@@ -602,7 +615,7 @@ END_TEST
 START_TEST(test_not_mine) {
   dn_graph *g = dn_graph_new("t", 1, DN_MODE_INFER);
   dn_node *x = dn_node_add(g, DN_OP_INPUT, 0, NULL, S(1, 4), L0), *r = dn_ir_unary(g, DN_OP_RELU, x, L0);
-  dn_cg_ctx ctx = {"float", "t", 0, 1, 2, 0, "dk_scratch", 0, 0};
+  dn_cg_ctx ctx = {.real = "float", .prefix = "t", .threads = 1, .opt_level = 2, .scratch = "dk_scratch"};
   dn_buf b = {0};
   const char *in[1] = {"x"};
   ck_assert_int_eq(dn_cg_kernel(&b, &ctx, r, "o", in), 1);
@@ -615,7 +628,8 @@ END_TEST
  * DN_PAR_MIN_FLOP (convolutions): the pooling of one small sample and a 0.2 MFLOP
  * convolution print no OpenMP loop, their batch-64 versions do, and par_small threads all. */
 static int omp_loops(dn_node *n, int par_small) {
-  dn_cg_ctx ctx = {"float", "t", 0, 2, 2, 0, "dk_scratch", 0, par_small};
+  dn_cg_ctx ctx = {.real = "float", .prefix = "t", .threads = 2, .opt_level = 2, .scratch = "dk_scratch",
+                   .par_small = par_small};
   dn_buf b = {0};
   const char *in[2] = {"a", "b"};
   ck_assert_int_eq(dn_cg_kernel(&b, &ctx, n, "o", in), 0);
