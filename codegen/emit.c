@@ -431,9 +431,56 @@ static int emit_scan(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   return 0;
 }
 
+/* A convolution's epilogue (-O1 and above): the consumer of a CONV2D n that its kernel can
+ * compute as it stores, relu(n + bias), n + bias or relu(n), with bias a per-channel tensor
+ * [1, F, 1, ...] that has storage, n read by nothing else, and the root computed over n's
+ * own buffer (in place) or into the caller's output or gradient array, so writing it at
+ * n's position clobbers nothing live. Sets *bias (or NULL) and *relu; returns the root or
+ * NULL. */
+static dn_node *conv_epilogue(const dn_em *em, const dn_em_body *b, const dn_node *n, const dn_node **bias, int *relu) {
+  const dn_graph *g = b->g;
+  const dn_em_node *e = &b->nodes[n->id];
+  *bias = NULL, *relu = 0;
+  if (n->op != DN_OP_CONV2D || em->o->opt_level < 1 || e->kind != DN_EMK_ARENA || e->uses != 1 || e->pinned ||
+      n->dtype != DN_F32)
+    return NULL;
+  dn_node *u = NULL;
+  for (int i = n->id + 1; i < g->nodes.n && !u; i++) {
+    dn_node *x = g->nodes.v[i];
+    if (b->nodes[i].kind != DN_EMK_SKIP && x->nin >= 1 && (x->in[0] == n || (x->nin == 2 && x->in[1] == n))) u = x;
+  }
+  if (!u || u->dtype != DN_F32 || !dn_shape_eq(u->shape, n->shape)) return NULL;
+  if (u->op == DN_OP_ADD) {
+    const dn_node *bb = u->in[0] == n ? u->in[1] : u->in[0];
+    const dn_em_node *be = &b->nodes[bb->id];
+    int64_t f = n->shape.dim[1];
+    if (bb == n || bb->dtype != DN_F32 || bb->shape.rank != n->shape.rank || dn_shape_count(bb->shape) != f ||
+        bb->shape.dim[1] != f || !be->expr || be->kind == DN_EMK_INLINE || be->kind == DN_EMK_SCALAR)
+      return NULL;
+    *bias = bb;
+    if (b->nodes[u->id].kind == DN_EMK_INLINE) {  /* inside its consumer's loop: relu(n + bias)? */
+      dn_node *r = g->nodes.v[b->nodes[u->id].consumer];
+      if (r->op != DN_OP_RELU || r->in[0] != u) return NULL;
+      u = r, *relu = 1;
+    }
+  } else if (u->op == DN_OP_RELU) {
+    *relu = 1;
+  } else {
+    return NULL;
+  }
+  const dn_em_node *ue = &b->nodes[u->id];
+  if (ue->kind == DN_EMK_ARENA) return ue->buf == e->buf ? u : NULL;
+  return ue->kind == DN_EMK_OUT || ue->kind == DN_EMK_GRAD ? u : NULL;
+}
+
 static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   dn_em_node *e = &b->nodes[n->id];
   if (e->kind != DN_EMK_ARENA && e->kind != DN_EMK_OUT && e->kind != DN_EMK_GRAD) return 0;
+  if (e->fused) {
+    dn_buf_printf(c, "/* %%%d = %s %s: computed by the convolution's epilogue above */\n", n->id, dn_ops[n->op].name,
+                  dn_shape_str(n->shape));
+    return 0;
+  }
   line_directive(em, c, n);
   if (n->op == DN_OP_SCAN) return emit_scan(em, b, c, n);
   if (n->op == DN_OP_CONST) {
@@ -453,7 +500,22 @@ static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   int64_t flops = dn_cg_flops(n);
   if (flops) dn_buf_printf(c, "/* %%%d = %s %s, %lld flop */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape), (long long)flops);
   else dn_buf_printf(c, "/* %%%d = %s %s */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape));
-  if (dn_cg_kernel(c, &em->ctx, n, e->expr, in)) {
+  const dn_node *bias;
+  int relu;
+  dn_node *epi = conv_epilogue(em, b, n, &bias, &relu);
+  const char *out = e->expr;
+  if (epi) {  /* the kernel computes epi instead, into epi's storage */
+    b->nodes[epi->id].fused = 1;
+    out = b->nodes[epi->id].expr;
+    em->ctx.epi_bias = bias ? dn_fmt("((const %s *)%s)", em->real, b->nodes[bias->id].expr) : NULL;
+    em->ctx.epi_relu = relu;
+    const char *what = bias ? dn_fmt("%s%%%d + %%%d%s", relu ? "relu(" : "", n->id, bias->id, relu ? ")" : "")
+                            : dn_fmt("relu(%%%d)", n->id);
+    dn_buf_printf(c, "/* with %%%d = %s fused into its stores */\n", epi->id, what);
+  }
+  int bad = dn_cg_kernel(c, &em->ctx, n, out, in);
+  em->ctx.epi_bias = NULL, em->ctx.epi_relu = 0;
+  if (bad) {
     dn_error(n->loc, "no C kernel for operation '%s' yet", dn_ops[n->op].name);
     return 1;
   }

@@ -41,6 +41,11 @@ typedef struct dn_cg_ctx {
   const char *scratch;   /* C expression (char *) of the kernels' scratch area in the state */
   size_t scratch_bytes;  /* the most scratch one kernel needs (kernels raise it) */
   int par_small;         /* with threads > 1: thread kernels below DN_PAR_MIN_* too (tests) */
+  /* An epilogue the emitter fused into the CONV2D it asks for (emit.c, conv_epilogue):
+   * out = relu(y + bias[channel]); epi_bias is a C expression of the [F] bias or NULL,
+   * epi_relu 0 or 1. Other kernels ignore them. */
+  const char *epi_bias;
+  int epi_relu;
   int nreg;              /* the register-block products the kernels use (printed once each) */
   dn_kreg reg[DN_KREG_MAX];
 } dn_cg_ctx;

@@ -372,7 +372,7 @@ static const char dnk_dconv_text[] =
   "/* Inlined into each call (also inside OpenMP-outlined loops), where its sizes are constants. */\n"
   "DNK_INLINE void dnk_dconv_v(long v, long M, long K, const float *pa, const int *off, const float *xp,\n"
   "                               const unsigned short *mk, const unsigned short *sm, const int *oi, float *y, long ldy,\n"
-  "                               int acc) {\n"
+  "                               int acc, const float *bias, int relu) {\n"
   "  const float *b = xp + v * 16;\n"
   "  long i0;\n"
   "  for (i0 = 0; i0 < M; i0 += 8) {\n"
@@ -400,7 +400,11 @@ static const char dnk_dconv_text[] =
   "      const unsigned short m0 = mk[v], m1 = mk[v + 1], s0 = sm[v], s1 = sm[v + 1];\n"
   "      const long rows = M - i0 < 8 ? M - i0 : 8;\n"
   "      float *d0 = y + i0 * ldy + oi[v], *d1 = y + i0 * ldy + oi[v + 1];\n"
-  "#define DNK_PUT2(r, a, b) if (r < rows) dnk_dconv_put(d0 + r * ldy, m0, s0, a, acc), dnk_dconv_put(d1 + r * ldy, m1, s1, b, acc)\n"
+  "      /* a fused epilogue (the layer's bias and ReLU, bias [M] or NULL) on the way out */\n"
+  "#define DNK_PUT2(r, a, b) if (r < rows) { \\\n"
+  "        if (bias) a = _mm512_add_ps(a, _mm512_set1_ps(bias[i0 + r])), b = _mm512_add_ps(b, _mm512_set1_ps(bias[i0 + r])); \\\n"
+  "        if (relu) a = _mm512_max_ps(a, _mm512_setzero_ps()), b = _mm512_max_ps(b, _mm512_setzero_ps()); \\\n"
+  "        dnk_dconv_put(d0 + r * ldy, m0, s0, a, acc), dnk_dconv_put(d1 + r * ldy, m1, s1, b, acc); }\n"
   "      DNK_PUT2(0, c0, c1); DNK_PUT2(1, c2, c3); DNK_PUT2(2, c4, c5); DNK_PUT2(3, c6, c7);\n"
   "      DNK_PUT2(4, c8, c9); DNK_PUT2(5, c10, c11); DNK_PUT2(6, c12, c13); DNK_PUT2(7, c14, c15);\n"
   "#undef DNK_PUT2\n"
@@ -410,9 +414,9 @@ static const char dnk_dconv_text[] =
   "/* All nv output vectors. */\n"
   "DNK_INLINE void dnk_dconv(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
   "                             const unsigned short *mk, const unsigned short *sm, const int *oi, float *y, long ldy,\n"
-  "                             int acc) {\n"
+  "                             int acc, const float *bias, int relu) {\n"
   "  long v;\n"
-  "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
+  "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc, bias, relu);\n"
   "}\n"
   "%s"
   "#endif\n";
@@ -851,10 +855,10 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                   ctx->threads > 1 ? "/* The same, output vectors spread over the threads (one sample). */\n"
                                      "DNK_MAYBE_UNUSED static void dnk_dconv_par(long M, long K, long nv, const float *pa, const int *off, const float *xp,\n"
                                      "                                           const unsigned short *mk, const unsigned short *sm, const int *oi, float *y,\n"
-                                     "                                           long ldy, int acc) {\n"
+                                     "                                           long ldy, int acc, const float *bias, int relu) {\n"
                                      "  long v;\n"
                                      "#pragma omp parallel for schedule(static) num_threads(DNK_THREADS)\n"
-                                     "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc);\n"
+                                     "  for (v = 0; v < nv; v += 2) dnk_dconv_v(v, M, K, pa, off, xp, mk, sm, oi, y, ldy, acc, bias, relu);\n"
                                      "}\n"
                                      : "");
     dn_buf_printf(c, "#if defined(__AVX512F__)\n");
@@ -1108,7 +1112,7 @@ static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
  * one padded input per thread. Samples are split in --threads chunks; one sample: the
  * output vectors are. */
 static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
-                           long long at) {
+                           long long at, const char *bias, int relu) {
   dnk_wide g = dnk_wide_geom(k);
   long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 7) / 8 * 8, nv = (g.end + 31) / 32 * 2;
   long long xps = (g.cg * g.hw + 64 + 15) / 16 * 16, nq = dn_kchunks(ctx, k->n);
@@ -1134,8 +1138,10 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
   dn_buf_printf(c, "      long dk_c, dk_r;\n");
   dnk_print_pad_copy(c, &g, k, x, 1, "0", "      ");
-  dn_buf_printf(c, "      dnk_dconv%s(%lld, %lld, %lld, dk_pd + dk_g * %lld, dk_off, dk_xp, dk_mk, dk_sm, dk_oi, (%s) + dk_y, %lld, 0);\n",
+  dn_buf_printf(c, "      dnk_dconv%s(%lld, %lld, %lld, dk_pd + dk_g * %lld, dk_off, dk_xp, dk_mk, dk_sm, dk_oi, (%s) + dk_y, %lld, 0, ",
                 ctx->threads > 1 && nq == 1 && nv > 2 ? "_par" : "", m, kd, nv, mp * kd, y, (long long)k->oh * k->ow);
+  if (bias) dn_buf_printf(c, "(%s) + dk_g * %lld, %d);\n", bias, m, relu);
+  else dn_buf_printf(c, "NULL, %d);\n", relu);
   dn_buf_printf(c, "    }\n  }\n  }\n");
 }
 
@@ -1144,7 +1150,7 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
   int inner_par = ctx->threads > 1 && k->n == 1, direct = dnk_dconv_ok(ctx, k);
   if (direct) {
     dn_buf_printf(c, "#if defined(DNK_DCONV)\n");
-    dnk_dconv_emit(c, ctx, k, in[1], in[0], out, 0);
+    dnk_dconv_emit(c, ctx, k, in[1], in[0], out, 0, ctx->epi_bias, ctx->epi_relu);
     dn_buf_printf(c, "#else\n");
   }
   dnk_prepack(c, ctx, k, in[1], fg, r, r, 1, 0);
@@ -1158,8 +1164,16 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
     dn_buf_printf(c, ");\n");
   }
   dn_buf_printf(c, "      dnk_outv dk_vc = dnk_out((%s) + dk_y, %lld, 1);\n", out, ohw);
-  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pa[dk_g]);\n    }\n  }\n", fg, ohw, r,
-                inner_par);
+  dn_buf_printf(c, "      dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, %d, dk_pa[dk_g]);\n", fg, ohw, r, inner_par);
+  if (ctx->epi_bias || ctx->epi_relu) {  /* the fused epilogue over the sample's output, still in cache */
+    dn_buf_printf(c, "      long dk_f, dk_j;\n      for (dk_f = 0; dk_f < %lld; ++dk_f) {\n        %s *dk_o = (%s) + dk_y + dk_f * %lld;\n",
+                  fg, ctx->real, out, ohw);
+    if (ctx->epi_bias) dn_buf_printf(c, "        const %s dk_bv = (%s)[dk_g * %lld + dk_f];\n", ctx->real, ctx->epi_bias, fg);
+    dn_buf_printf(c, "        for (dk_j = 0; dk_j < %lld; ++dk_j) {\n          const %s dk_v = dk_o[dk_j]%s;\n", ohw, ctx->real,
+                  ctx->epi_bias ? " + dk_bv" : "");
+    dn_buf_printf(c, "          dk_o[dk_j] = %s;\n        }\n      }\n", ctx->epi_relu ? "dk_v > 0 ? dk_v : 0" : "dk_v");
+  }
+  dn_buf_printf(c, "    }\n  }\n");
   if (direct) dn_buf_printf(c, "#endif\n");
 }
 
@@ -1240,7 +1254,7 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
   int direct = flip && dnk_dconv_ok(ctx, &t);
   if (direct) {
     dn_buf_printf(c, "#if defined(DNK_DCONV)\n");
-    dnk_dconv_emit(c, ctx, &t, "dk_wt", in[0], out, dnk_flip_weights(c, ctx, k, in[1]));
+    dnk_dconv_emit(c, ctx, &t, "dk_wt", in[0], out, dnk_flip_weights(c, ctx, k, in[1]), NULL, 0);
     dn_buf_printf(c, "#else\n");
   }
   if (same) dnk_conv_bwd_data_flip(c, ctx, k, out, in, dnk_flip_weights(c, ctx, k, in[1]));

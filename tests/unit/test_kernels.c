@@ -29,6 +29,8 @@ typedef struct kcase {
   const char *name;  /* what it tests */
   dn_node *node;     /* the node to emit */
   double *ref;       /* expected output */
+  dn_node *bias;     /* CONV2D with a fused epilogue: its bias (an extra input) or NULL */
+  int relu;          /* ... and whether it applies ReLU */
 } kcase;
 
 #define MAXCASES 256
@@ -84,6 +86,7 @@ static double *add_case(const char *name, dn_node *n) {
   cases[ncases].name = name;
   cases[ncases].node = n;
   cases[ncases].ref = dn_alloc(sizeof(double) * (size_t)count(n));
+  cases[ncases].bias = NULL, cases[ncases].relu = 0;
   return cases[ncases++].ref;
 }
 
@@ -217,7 +220,32 @@ static void conv_case(const char *name, cgeo q) {
   conv_terms(&q, add_case(dn_fmt("%s bwd w", name), dw), data(dy), data(x), t_bwd_w);
 }
 
+/* A convolution with the epilogue the emitter fuses into it (ctx->epi_bias, epi_relu):
+ * relu(conv + bias[f]), conv + bias[f] or relu(conv). */
+static void conv_epi_case(const char *name, cgeo q, int with_bias, int relu) {
+  if (q.one_d) q.h = 1, q.kh = 1, q.sh = 1, q.ph = 0, q.dh = 1;
+  int oh = out_size(q.h, q.kh, q.sh, q.ph, q.one_d ? 0 : q.pa, q.dh), ow = out_size(q.w, q.kw, q.sw, q.pw, q.pa, q.dw);
+  dn_shape ws = q.one_d ? S(3, q.f, q.c / q.g, q.kw) : S(4, q.f, q.c / q.g, q.kh, q.kw);
+  dn_node *x = leaf(cshape(&q, q.c, q.h, q.w), 0, 0), *w = leaf(ws, 0, 0);
+  dn_node *bias = with_bias ? leaf(q.one_d ? S(3, 1, q.f, 1) : S(4, 1, q.f, 1, 1), 0, 0) : NULL;
+  dn_node *y = dn_ir_conv(G, DN_OP_CONV2D, x, w, cwin(&q), cshape(&q, q.f, oh, ow), L0);
+  double *r = add_case(name, y);
+  conv_terms(&q, r, data(x), data(w), t_fwd);
+  cases[ncases - 1].bias = bias, cases[ncases - 1].relu = relu;
+  for (int64_t e = 0; e < count(y); e++) {
+    if (bias) r[e] += data(bias)[e / ((int64_t)oh * ow) % q.f];
+    if (relu) r[e] = r[e] > 0 ? r[e] : 0;
+  }
+}
+
 static void conv_cases(void) {
+  /*                                        n  c  h   w  f kh kw sh sw ph pw dh dw g pa 1d */
+  conv_epi_case("conv epilogue bias relu", (cgeo){2, 3, 10, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 1, 1);
+  conv_epi_case("conv epilogue partial panel", (cgeo){2, 3, 9, 20, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 1, 1);
+  conv_epi_case("conv epilogue relu only, groups", (cgeo){2, 6, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0}, 0, 1);
+  conv_epi_case("conv epilogue bias relu, groups", (cgeo){2, 4, 8, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0}, 1, 1);
+  conv_epi_case("conv epilogue bias, groups, stride 2", (cgeo){2, 4, 9, 10, 6, 3, 2, 2, 2, 1, 0, 1, 1, 2, 0, 0}, 1, 0);
+  conv_epi_case("conv epilogue 1-D", (cgeo){2, 3, 1, 40, 5, 1, 3, 1, 1, 0, 1, 1, 1, 1, 0, 1}, 1, 1);
   /*                                 n  c  h  w  f kh kw sh sw ph pw dh dw g pa 1d */
   conv_case("conv 3x3", (cgeo){2, 3, 7, 6, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv same pad", (cgeo){2, 3, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
@@ -501,7 +529,9 @@ static void *build(const config *cf, char *dir) {
     const char *in[8];
     for (int j = 0; j < n->nin; j++) in[j] = cexpr(&ctx, n->in[j], j, 0);
     dn_buf_printf(&body, "void k%d(void *dk_out, void *const *dk_in) {\n", i);
+    ctx.epi_bias = cases[i].bias ? cexpr(&ctx, cases[i].bias, n->nin, 0) : NULL, ctx.epi_relu = cases[i].relu;
     ck_assert_msg(dn_cg_kernel(&body, &ctx, n, cexpr(&ctx, n, 0, 1), in) == 0, "%s: not emitted", cases[i].name);
+    ctx.epi_bias = NULL, ctx.epi_relu = 0;
     dn_buf_printf(&body, "  (void)dk_in;\n}\n");
   }
   dn_buf_printf(&file, "#include <stdint.h>\n");
@@ -558,6 +588,7 @@ static void run_case(void *h, int i, int dbl) {
   *(void **)&fn = dlsym(h, dn_fmt("k%d", i));
   ck_assert_ptr_nonnull(*(void **)&fn);
   for (int j = 0; j < n->nin; j++) in[j] = to_c(n->in[j], dbl);
+  in[n->nin] = kc->bias ? to_c(kc->bias, dbl) : NULL;
   size_t esz = n->dtype == DN_I32 ? 4 : dbl ? 8 : 4;
   void *out = malloc(esz * (size_t)count(n));
   memset(out, 0x7f, esz * (size_t)count(n));  /* huge values / NaN: every element must be written */
@@ -568,7 +599,7 @@ static void run_case(void *h, int i, int dbl) {
     ck_assert_msg(isnan(want) ? isnan(got) : fabs(got - want) <= tol * (1 + fabs(want)), "%s [%s]: element %lld = %.9g, want %.9g",
                   kc->name, dbl ? "double" : "float", (long long)e, got, want);
   }
-  for (int j = 0; j < n->nin; j++) free(in[j]);
+  for (int j = 0; j <= n->nin; j++) free(in[j]);
   free(out);
 }
 
