@@ -46,9 +46,7 @@ static const char dnk_views_text[] =
   "#define DNK_MC 96\n"
   "#define DNK_NC 128\n"
   "/* Geometry of an implicit im2col matrix: rows (c, ki, kj), columns (oy, ox). */\n"
-  "/* Helpers some products of a file do not use (the direct convolutions replace the im2col\n"
-  " * views on AVX-512): no unused-function warnings from Clang. */\n"
-  "#if defined(__GNUC__)\n#define DNK_MAYBE_UNUSED __attribute__((unused))\n#else\n#define DNK_MAYBE_UNUSED\n#endif\n"
+
   "typedef struct dnk_geom { long c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow; } dnk_geom;\n"
   "/* GEMM operand: kind 0 dense p[r * rs + c * cs]; 1 im2col of p; 2 its transpose (B only). */\n"
   "typedef struct dnk_view { const dnk_real *p; long rs, cs; int kind; dnk_geom g; } dnk_view;\n"
@@ -61,7 +59,7 @@ static const char dnk_views_text[] =
   "  g.ph = ph; g.pw = pw; g.dh = dh; g.dw = dw; g.oh = oh; g.ow = ow;\n"
   "  return g;\n"
   "}\n"
-  "static inline dnk_view dnk_dense(const dnk_real *p, long rs, long cs) {\n"
+  "DNK_MAYBE_UNUSED static inline dnk_view dnk_dense(const dnk_real *p, long rs, long cs) {\n"
   "  dnk_view v;\n"
   "  v.p = p; v.rs = rs; v.cs = cs; v.kind = 0; v.g = dnk_geo(1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1);\n"
   "  return v;\n"
@@ -71,7 +69,7 @@ static const char dnk_views_text[] =
   "  v.p = p; v.rs = 0; v.cs = 0; v.kind = kind; v.g = g;\n"
   "  return v;\n"
   "}\n"
-  "static inline dnk_outv dnk_out(dnk_real *p, long ld, long cs) {\n"
+  "DNK_MAYBE_UNUSED static inline dnk_outv dnk_out(dnk_real *p, long ld, long cs) {\n"
   "  dnk_outv o;\n"
   "  o.p = p; o.ld = ld; o.cs = cs; o.kind = 0; o.g = dnk_geo(1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1);\n"
   "  return o;\n"
@@ -491,8 +489,8 @@ static const char dnk_driver_text[] =
   " * so tiles are independent): DNK_NC columns by all rows; when par spreads the tiles over\n"
   " * threads (never for col2im results, whose tiles overlap), by DNK_MC rows, or one group of\n"
   " * rows per thread for a single column tile; apk: A packed by dnk_pack_a_all, or NULL. */\n"
-  "static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C, int acc, int par,\n"
-  "                     const dnk_real *apk) {\n"
+  "DNK_MAYBE_UNUSED static void dnk_gemm(long M, long N, long K, const dnk_view *A, const dnk_view *B, const dnk_outv *C,\n"
+  "                                      int acc, int par, const dnk_real *apk) {\n"
   "  long mg = par ? DNK_MC : (M + DNK_MC - 1) / DNK_MC * DNK_MC, ni, ncw = DNK_NC, nt;\n"
   "  /* one column tile: a group of rows per thread, each packing B once (DNK_MC-row groups\n"
   "   * packed it once per group, and split the columns, each thread then reading all of A) */\n"
@@ -609,7 +607,7 @@ static void dnk_dots_text(dn_buf *c) {
                    "}\n"
                    "/* not inlined: inside dnk_gemm, GCC spilled accumulators once the function around grew\n"
                    " * (64 x 10 x 256: 2.9-3.4 us inlined, 2.1-2.5 us not) */\n"
-                   "DNK_NOINLINE static void dnk_gemm_dots(long M, long N, long K, const float *a, long lda, const float *w, long ldw, float *c,\n"
+                   "DNK_MAYBE_UNUSED DNK_NOINLINE static void dnk_gemm_dots(long M, long N, long K, const float *a, long lda, const float *w, long ldw, float *c,\n"
                    "                          long ldc, int acc) {\n"
                    "  __mmask16 tail = (__mmask16)((1u << (K %% 16)) - 1);\n"
                    "  long i0, j0, k;\n"
@@ -657,7 +655,7 @@ static void dnk_reg_name(dn_buf *c, const dn_kreg *r) {
 
 static void dnk_reg_text(dn_buf *c, const dn_kreg *r) {
   int d = r->dim;
-  dn_buf_printf(c, "DNK_NOINLINE static void ");
+  dn_buf_printf(c, "DNK_MAYBE_UNUSED DNK_NOINLINE static void ");
   dnk_reg_name(c, r);
   dn_buf_printf(c, "(long M, long N, long K, const float *a, const float *b, float *c, int acc) {\n"
                    "  long j, %s;\n"
@@ -787,16 +785,40 @@ static void dnk_micro_text(dn_buf *c, int dbl) {
                    "#endif\n}\n");
 }
 
-void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
-  int dbl = strcmp(ctx->real, "double") == 0;
-  if (ctx->need & DN_KNEED_CBLAS) dn_buf_printf(c, "#include <cblas.h>\n");
-  if (!(ctx->need & DN_KNEED_GEMM)) return;
-  dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
+/* The intrinsics header and the macros every vector kernel here uses. */
+static void dnk_preamble(dn_buf *c) {
   dn_buf_printf(c, "#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))\n#include <immintrin.h>\n#endif\n");
   dn_buf_printf(c, "/* Keeps a loaded vector in a register: GCC otherwise folds the (unaligned, often line-\n"
                    " * splitting) load into every multiply-add that uses it, loading it again each time. */\n"
                    "#if defined(__GNUC__)\n#define DNK_REG(v) __asm__(\"\" : \"+v\"(v))\n#define DNK_NOINLINE __attribute__((noinline))\n"
                    "#else\n#define DNK_REG(v) (void)0\n#define DNK_NOINLINE\n#endif\n");
+  dn_buf_printf(c, "/* Helpers some products of a file do not use (the direct convolutions replace the tiled\n"
+                   " * GEMM and its im2col views on AVX-512; the small products replace cblas_sgemm for some\n"
+                   " * shapes): no unused-function warnings. */\n"
+                   "#if defined(__GNUC__)\n#define DNK_MAYBE_UNUSED __attribute__((unused))\n#else\n#define DNK_MAYBE_UNUSED\n#endif\n");
+}
+
+/* The dot-product kernel and the register-block products (float, AVX-512). */
+static void dnk_small_kernels(dn_buf *c, const dn_cg_ctx *ctx) {
+  dn_buf_printf(c, "#if defined(__AVX512F__)\n");
+  dnk_dots_text(c);
+  for (int i = 0; i < ctx->nreg; i++) dnk_reg_text(c, &ctx->reg[i]);
+  dn_buf_printf(c, "#endif\n");
+}
+
+void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
+  int dbl = strcmp(ctx->real, "double") == 0;
+  if (ctx->need & DN_KNEED_CBLAS) dn_buf_printf(c, "#include <cblas.h>\n");
+  if (!(ctx->need & DN_KNEED_GEMM)) {
+    if (ctx->need & DN_KNEED_SMALL) {  /* --blas: only the small products dnncc keeps */
+      dn_buf_printf(c, "/* --- dnncc kernels: small products (dot products, register blocks) --- */\n");
+      dnk_preamble(c);
+      dnk_small_kernels(c, ctx);
+    }
+    return;
+  }
+  dn_buf_printf(c, "/* --- dnncc kernels: tiled GEMM (register-blocked micro-kernel, packed panels) --- */\n");
+  dnk_preamble(c);
   dn_buf_printf(c, "typedef %s dnk_real;\n%s#define DNK_THREADS %d\n", ctx->real, dbl ? "" : "#define DNK_F32 1\n",
                 ctx->threads > 1 ? ctx->threads : 1);
   dn_buf_printf(c, "#if defined(__AVX512F__)\n#define DNK_NR %d\n#else\n#define DNK_NR %d\n#endif\n", dbl ? 16 : 32,
@@ -805,12 +827,7 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
   dn_buf_append(c, dnk_pack_text, sizeof dnk_pack_text - 1);
   dnk_micro_text(c, dbl);
   dnk_vec_text(c, dbl);
-  if (!dbl) {
-    dn_buf_printf(c, "#if defined(__AVX512F__)\n");
-    dnk_dots_text(c);
-    for (int i = 0; i < ctx->nreg; i++) dnk_reg_text(c, &ctx->reg[i]);
-    dn_buf_printf(c, "#endif\n");
-  }
+  if (!dbl) dnk_small_kernels(c, ctx);
   /* the threaded loop in a function of its own, called only when it runs threaded: a loop
    * with an OpenMP pragma is outlined even when its `if` is false, and the serial batch-1
    * layers then ran out of line (MLP inference at 2 threads 13.3-16.0 us, 8.0 at 1) */
@@ -931,7 +948,30 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
   if (outer_par) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_b = 0; dk_b < %lld; ++dk_b) {\n", (long long)g->nb);
   if (blas) {
+    /* products under DNK_ROWS_FLOP that dnncc has a register kernel for stay dnncc's on
+     * AVX-512 (OpenBLAS ran a classifier's 0.3 MFLOP products at 26-64% of its own
+     * 1024^3 speed, dnncc's kernels at 52-112%; docs/performance.md) */
+    const char *acc = g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0";
+    int small = flop < DNK_ROWS_FLOP && !outer_par;
+    const dn_kreg *r = small ? dnk_reg_pick(ctx, g) : NULL;
+    int dots = small && !r && g->tb && !g->ta && g->n <= 16 && g->k >= 32 && g->m > 4;
+    if (r || dots) {
+      ctx->need |= DN_KNEED_SMALL;
+      dn_buf_printf(c, "#if defined(__AVX512F__)\n    ");
+      if (r) {
+        dnk_reg_name(c, r);
+        dn_buf_printf(c, "(%lld, %lld, %lld, (%s) + dk_b * %lld, (%s) + dk_b * %lld, (%s) + dk_b * %lld, %s);\n",
+                      (long long)g->m, (long long)g->n, (long long)g->k, in[0], (long long)g->sa, in[1], (long long)g->sb, out,
+                      (long long)g->sc, acc);
+      } else {
+        dn_buf_printf(c, "dnk_gemm_dots(%lld, %lld, %lld, (%s) + dk_b * %lld, %lld, (%s) + dk_b * %lld, %lld, (%s) + dk_b * %lld, %lld, %s);\n",
+                      (long long)g->m, (long long)g->n, (long long)g->k, in[0], (long long)g->sa, (long long)g->k, in[1],
+                      (long long)g->sb, (long long)g->k, out, (long long)g->sc, (long long)g->n, acc);
+      }
+      dn_buf_printf(c, "#else\n");
+    }
     dnk_gemm_blas(c, g, out, in);
+    if (r || dots) dn_buf_printf(c, "#endif\n");
   } else {
     dn_buf_printf(c, "    dnk_view dk_va = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[0], (long long)g->sa,
                   (long long)(g->ta ? 1 : g->k), (long long)(g->ta ? g->m : 1));

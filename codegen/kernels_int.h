@@ -23,6 +23,7 @@ enum {
   DN_KNEED_POOL2 = 1u << 6,  /* 2 x 2 max pooling rows (float, AVX-512) */
   DN_KNEED_WG44R = 1u << 7,  /* the 4 x 4 weight-gradient kernel reading dy in place */
   DN_KNEED_WG35R = 1u << 8,  /* the 3 x 5 one */
+  DN_KNEED_SMALL = 1u << 9,  /* the dot-product and register-block products alone (--blas) */
 };
 
 /* Spatial geometry of one convolution: input [C, H, W] per sample, output [F, OH, OW]. */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_compile_examples.sh DNNCC SRCDIR - every examples/*.dnn through `dnncc -o`:
 #   1. the C (inference, and training when the model has a loss) compiles with
-#      cc -std=c99 -Wall -Wextra -pedantic -Werror;
+#      cc -std=c99 -Wall -Wextra -pedantic -Werror, also with -march=native (the vector
+#      helpers a file may not use), with clang when it is installed, and (training) with
+#      --blas openblas;
 #   2. with --emit-main at -O0 and -O2, built under ASan/UBSan when cc supports it, a
 #      forward pass on random inputs runs clean and both levels agree (rel. err. <= 1e-4),
 #      and so does the -O2 C compiled with -march=native (the intrinsic kernels);
@@ -20,6 +22,7 @@ echo 'int main(void){return 0;}' > "$T/san.c"
 if cc -fsanitize=address,undefined -o "$T/san" "$T/san.c" 2>/dev/null && "$T/san"; then
   SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 fi
+CLANG=$(command -v clang || command -v clang-14 || true)
 CBLAS_H=$(find /usr/include -name cblas.h | head -n1)
 CBLAS_INC=-I$(dirname "${CBLAS_H:-/nonexistent/cblas.h}")
 [ -n "$CBLAS_H" ] || echo "note: no cblas.h (libopenblas-dev): the --blas openblas builds are skipped"
@@ -73,7 +76,19 @@ for m in "$SRC"/examples/*.dnn; do
     if ! cc $STRICT -c "$d/t.c" -o "$d/t.o" >"$d/log" 2>&1; then
       echo "FAIL $base: strict C99 compile of --train: $(head -5 "$d/log")"; fail=1; continue
     fi
+    if [ -n "$CBLAS_H" ] && "$DNNCC" "$m" -o "$d/tb.c" --train --blas openblas >"$d/log" 2>&1 &&
+       ! cc $STRICT -march=native $CBLAS_INC -c "$d/tb.c" -o "$d/tb.o" >"$d/log" 2>&1; then
+      echo "FAIL $base: strict -march=native compile of --train --blas openblas: $(head -5 "$d/log")"; fail=1; continue
+    fi
   fi
+  bad=""
+  for c in cc $CLANG; do
+    for f in m t; do
+      [ -f "$d/$f.c" ] || continue
+      $c $STRICT -march=native -c "$d/$f.c" -o "$d/$f.o" >"$d/log" 2>&1 || bad="$c $f.c: $(head -5 "$d/log")"
+    done
+  done
+  [ -z "$bad" ] || { echo "FAIL $base: strict -march=native compile ($bad)"; fail=1; continue; }
   ok=1
   for O in 0 2; do
     if ! "$DNNCC" "$m" -o "$d/main$O.c" --emit-main --batch 2 -O$O >"$d/log" 2>&1 ||

@@ -640,6 +640,12 @@ START_TEST(test_float_blas) {
   run_config(&(config){"float", dn_fmt("-O1 -I%s -lopenblas", DNNCC_CBLAS_INCLUDE), 1, 1});
 }
 END_TEST
+
+/* the same for this CPU: on AVX-512 the small products stay dnncc's (dots, dnk_reg_*) */
+START_TEST(test_float_blas_native) {
+  run_config(&(config){"float", dn_fmt("-O2 -march=native -I%s -lopenblas", DNNCC_CBLAS_INCLUDE), 1, 1});
+}
+END_TEST
 #endif
 
 /* Ops that are not kernels are refused with 1 and print nothing. */
@@ -705,7 +711,10 @@ int main(void) {
   }
   tcase_add_test(tc, test_float_openmp);
 #ifdef DNNCC_CBLAS_INCLUDE
-  if (access(DNNCC_CBLAS_INCLUDE "/cblas.h", R_OK) == 0) tcase_add_test(tc, test_float_blas);
+  if (access(DNNCC_CBLAS_INCLUDE "/cblas.h", R_OK) == 0) {
+    tcase_add_test(tc, test_float_blas);
+    tcase_add_test(tc, test_float_blas_native);
+  }
 #endif
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
