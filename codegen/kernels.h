@@ -29,7 +29,7 @@ typedef struct dn_kreg {
   int few_k, dim;
   long long ars, acs;
 } dn_kreg;
-#define DN_KREG_MAX 16
+#define DN_KREG_MAX 32 /* per file; more shape classes than this use the tiled GEMM */
 
 typedef struct dn_cg_ctx {
   const char *real;      /* "float" or "double" */
