@@ -63,9 +63,10 @@ dn_node *dn_node_copy_mapped(dn_graph *g, const dn_node *n) {
 
 void dn_node_insert_inputs(dn_node *n, int at, dn_node **xs, int m) {
   dn_node **in = dn_alloc(sizeof(dn_node *) * (size_t)(n->nin + m));
-  memcpy(in, n->in, sizeof(dn_node *) * (size_t)at);
-  memcpy(in + at, xs, sizeof(dn_node *) * (size_t)m);
-  memcpy(in + at + m, n->in + at, sizeof(dn_node *) * (size_t)(n->nin - at));
+  /* a node without inputs has in == NULL: memcpy from it is undefined even for 0 bytes */
+  if (at > 0) memcpy(in, n->in, sizeof(dn_node *) * (size_t)at);
+  if (m > 0) memcpy(in + at, xs, sizeof(dn_node *) * (size_t)m);
+  if (n->nin > at) memcpy(in + at + m, n->in + at, sizeof(dn_node *) * (size_t)(n->nin - at));
   n->in = in;
   n->nin += m;
 }

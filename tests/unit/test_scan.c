@@ -96,6 +96,18 @@ START_TEST(reverse_loop_is_lean) {
 }
 END_TEST
 
+/* A loop whose body reads no parameter (a running sum): nothing to lift, no inputs to add
+ * (inserting zero inputs copied from a NULL array, undefined behaviour the fuzzer found;
+ * the sanitizer job runs this test). */
+START_TEST(loop_without_parameters) {
+  dn_unit u = compile("model c\ninput x : [6, 5]\nscan xt in x {\n  state h : [5] = 0\n  h = h + xt\n}\noutput y = h\n", 0);
+  dn_node *f = find_scan(u.infer, 0);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(f->scan.loop, 1);
+  ck_assert_int_eq(f->scan.n_outer, 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("scan");
   TCase *t = tcase_create("loops");
@@ -103,6 +115,7 @@ int main(void) {
   tcase_add_test(t, short_scans_unroll);
   tcase_add_test(t, input_product_leaves_the_loop);
   tcase_add_test(t, reverse_loop_is_lean);
+  tcase_add_test(t, loop_without_parameters);
   suite_add_tcase(s, t);
   SRunner *r = srunner_create(s);
   srunner_run_all(r, CK_NORMAL);
