@@ -587,6 +587,7 @@ static void run_case(void *h, int i, int dbl) {
   void *in[8];
   *(void **)&fn = dlsym(h, dn_fmt("k%d", i));
   ck_assert_ptr_nonnull(*(void **)&fn);
+  ck_assert_int_lt(n->nin, 8);  /* in[] holds the inputs and the epilogue's bias */
   for (int j = 0; j < n->nin; j++) in[j] = to_c(n->in[j], dbl);
   in[n->nin] = kc->bias ? to_c(kc->bias, dbl) : NULL;
   size_t esz = n->dtype == DN_I32 ? 4 : dbl ? 8 : 4;
