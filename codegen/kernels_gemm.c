@@ -936,11 +936,28 @@ static const dn_kreg *dnk_reg_pick(dn_cg_ctx *ctx, const dn_gemm *g) {
   return &ctx->reg[ctx->nreg++];
 }
 
+/* Prints `#if defined(__AVX512F__)`, the call of register-block kernel r (of dnk_gemm_dots
+ * when r is NULL) on product g with operands a, b and result c (C expressions of this
+ * product's element 0), and `#else`: the caller prints the portable call and `#endif`. */
+static void dnk_small_call(dn_buf *out, const dn_kreg *r, const dn_gemm *g, const char *a, const char *b, const char *c,
+                           const char *acc) {
+  dn_buf_printf(out, "#if defined(__AVX512F__)\n    ");
+  if (r) {
+    dnk_reg_name(out, r);
+    dn_buf_printf(out, "(%lld, %lld, %lld, %s, %s, %s, %s);\n", (long long)g->m, (long long)g->n, (long long)g->k, a, b, c, acc);
+  } else {
+    dn_buf_printf(out, "dnk_gemm_dots(%lld, %lld, %lld, %s, %lld, %s, %lld, %s, %lld, %s);\n", (long long)g->m, (long long)g->n,
+                  (long long)g->k, a, (long long)g->k, b, (long long)g->k, c, (long long)g->n, acc);
+  }
+  dn_buf_printf(out, "#else\n");
+}
+
 int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   const dn_gemm *g = &n->gemm;
   int blas = ctx->blas && strcmp(ctx->real, "float") == 0;
   double flop = 2.0 * (double)g->m * (double)g->n * (double)g->k;
   int outer_par = ctx->threads > 1 && g->nb > 1 && g->sc != 0 && flop * (double)g->nb >= DNK_PAR_FLOP;
+  const char *acc = g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0";  /* a summed batch adds to C after the first */
   ctx->need |= blas ? DN_KNEED_CBLAS : DN_KNEED_GEMM;
   dn_buf_printf(c, "{  /* gemm: %lld x [%lld x %lld] @ [%lld x %lld]%s%s%s */\n  long dk_b;\n", (long long)g->nb,
                 (long long)g->m, (long long)g->k, (long long)g->k, (long long)g->n, g->ta ? ", A transposed" : "",
@@ -951,24 +968,15 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
     /* products under DNK_ROWS_FLOP that dnncc has a register kernel for stay dnncc's on
      * AVX-512 (OpenBLAS ran a classifier's 0.3 MFLOP products at 26-64% of its own
      * 1024^3 speed, dnncc's kernels at 52-112%; docs/performance.md) */
-    const char *acc = g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0";
     int small = flop < DNK_ROWS_FLOP && !outer_par;
     const dn_kreg *r = small ? dnk_reg_pick(ctx, g) : NULL;
+    /* the shapes dnk_gemm sends to dnk_gemm_dots */
     int dots = small && !r && g->tb && !g->ta && g->n <= 16 && g->k >= 32 && g->m > 4;
     if (r || dots) {
       ctx->need |= DN_KNEED_SMALL;
-      dn_buf_printf(c, "#if defined(__AVX512F__)\n    ");
-      if (r) {
-        dnk_reg_name(c, r);
-        dn_buf_printf(c, "(%lld, %lld, %lld, (%s) + dk_b * %lld, (%s) + dk_b * %lld, (%s) + dk_b * %lld, %s);\n",
-                      (long long)g->m, (long long)g->n, (long long)g->k, in[0], (long long)g->sa, in[1], (long long)g->sb, out,
-                      (long long)g->sc, acc);
-      } else {
-        dn_buf_printf(c, "dnk_gemm_dots(%lld, %lld, %lld, (%s) + dk_b * %lld, %lld, (%s) + dk_b * %lld, %lld, (%s) + dk_b * %lld, %lld, %s);\n",
-                      (long long)g->m, (long long)g->n, (long long)g->k, in[0], (long long)g->sa, (long long)g->k, in[1],
-                      (long long)g->sb, (long long)g->k, out, (long long)g->sc, (long long)g->n, acc);
-      }
-      dn_buf_printf(c, "#else\n");
+      dnk_small_call(c, r, g, dn_fmt("(%s) + dk_b * %lld", in[0], (long long)g->sa),
+                     dn_fmt("(%s) + dk_b * %lld", in[1], (long long)g->sb), dn_fmt("(%s) + dk_b * %lld", out, (long long)g->sc),
+                     acc);
     }
     dnk_gemm_blas(c, g, out, in);
     if (r || dots) dn_buf_printf(c, "#endif\n");
@@ -999,17 +1007,12 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
                     (long long)g->m, (long long)g->n, (long long)g->m);
     } else if (rows)
       dn_buf_printf(c, "    dnk_gemm_rows(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s);\n", (long long)g->m, (long long)g->n,
-                    (long long)g->k, g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0");
+                    (long long)g->k, acc);
     else {
       const dn_kreg *r = par ? NULL : dnk_reg_pick(ctx, g);
-      if (r) {
-        dn_buf_printf(c, "#if defined(__AVX512F__) && defined(DNK_F32)\n    ");
-        dnk_reg_name(c, r);
-        dn_buf_printf(c, "(%lld, %lld, %lld, dk_va.p, dk_vb.p, dk_vc.p, %s);\n#else\n", (long long)g->m, (long long)g->n,
-                      (long long)g->k, g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0");
-      }
+      if (r) dnk_small_call(c, r, g, "dk_va.p", "dk_vb.p", "dk_vc.p", acc);
       dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d, NULL);\n", (long long)g->m, (long long)g->n,
-                    (long long)g->k, g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0", par);
+                    (long long)g->k, acc, par);
       if (r) dn_buf_printf(c, "#endif\n");
     }
   }
