@@ -12,7 +12,11 @@ prints one line per matrix product or convolution node (those whose comment give
 
     KERNEL %N OP [shape] FLOP SECONDS CALLS
 
-SECONDS is the total over all calls. Plain python3, no packages.
+SECONDS is the total over all calls. The timers are per thread: in the training step that
+--threads splits by samples (every thread runs its part of the batch through the same
+kernels at once), a line covers all threads: FLOP is the kernel's per-call count times the
+number of threads that ran it, SECONDS the longest thread's total, CALLS its calls; kernels
+that fork threads themselves are timed on the calling thread. Plain python3, no packages.
 """
 import re
 import sys
@@ -44,9 +48,17 @@ def main():
     head = r"""
 #include <stdio.h>
 #include <time.h>
-static double dnkf_t[%d], dnkf_last;
-static long dnkf_calls[%d];
-static int dnkf_cur = -1;
+#ifdef _OPENMP
+#include <omp.h>
+#define DNKF_TID (omp_get_thread_num() < DNKF_MAXT ? omp_get_thread_num() : DNKF_MAXT - 1)
+#else
+#define DNKF_TID 0
+#endif
+#define DNKF_MAXT 64
+static double dnkf_t[DNKF_MAXT][%d], dnkf_last[DNKF_MAXT];
+static long dnkf_calls[DNKF_MAXT][%d];
+static int dnkf_cur[DNKF_MAXT] = {-1};
+static int dnkf_started[DNKF_MAXT];
 static const char *const dnkf_name[] = {%s};
 static const long long dnkf_flop[] = {%s};
 static double dnkf_now(void) {
@@ -54,14 +66,25 @@ static double dnkf_now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
-#define DNKF_MARK(i) do { double t_ = dnkf_now(); \
-  if (dnkf_cur >= 0) dnkf_t[dnkf_cur] += t_ - dnkf_last, dnkf_calls[dnkf_cur]++; \
-  dnkf_cur = (i); dnkf_last = t_; } while (0)
+#define DNKF_MARK(i) do { int k_ = DNKF_TID; double t_ = dnkf_now(); \
+  if (!dnkf_started[k_]) dnkf_started[k_] = 1, dnkf_cur[k_] = -1; \
+  if (dnkf_cur[k_] >= 0) dnkf_t[k_][dnkf_cur[k_]] += t_ - dnkf_last[k_], dnkf_calls[k_][dnkf_cur[k_]]++; \
+  dnkf_cur[k_] = (i); dnkf_last[k_] = t_; } while (0)
 __attribute__((destructor)) static void dnkf_report(void) {
-  int i;
-  for (i = 0; i < %d; i++)
-    if (dnkf_flop[i] > 0 && dnkf_calls[i] > 0)
-      fprintf(stderr, "KERNEL %%s %%lld %%.9f %%ld\n", dnkf_name[i], dnkf_flop[i], dnkf_t[i], dnkf_calls[i]);
+  int i, k;
+  for (i = 0; i < %d; i++) {
+    double sec = 0;
+    long calls = 0;
+    int nt = 0;
+    for (k = 0; k < DNKF_MAXT; k++) {
+      if (!dnkf_calls[k][i]) continue;
+      nt++;
+      if (dnkf_t[k][i] > sec) sec = dnkf_t[k][i];
+      if (dnkf_calls[k][i] > calls) calls = dnkf_calls[k][i];
+    }
+    if (dnkf_flop[i] > 0 && calls > 0)
+      fprintf(stderr, "KERNEL %%s %%lld %%.9f %%ld\n", dnkf_name[i], dnkf_flop[i] * nt, sec, calls);
+  }
 }
 """ % (n, n, ", ".join('"%s"' % s for s in names) or '""', ", ".join(str(f) for f in flops) or "0", len(names))
     # after the generated file's first #include (its own header), so the file stays C99

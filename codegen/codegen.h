@@ -24,7 +24,8 @@
  *   extern const long long P_step_offset;          (byte offset of the int64 step counter)
  *
  * State layout: parameters first (P_params[i].offset, bytes), then gradients, optimizer
- * state, the step counter, then the liveness-planned activation arena. The `_v` functions
+ * state, the step counter, then the liveness-planned activation arena (with a split
+ * training step, dn_emit_opts.train_part, also the threads' blocks, over the arena). The `_v` functions
  * return double. With use_double, the element type is double everywhere (gradcheck): float
  * tensors passed through in/out are double arrays then, and offsets count double elements.
  */
@@ -47,6 +48,9 @@ typedef struct dn_emit_opts {
   const struct dnrt_tensor *weights;  /* --weights: embed these as static const data */
   int n_weights;
   FILE *dump_plan;             /* non-NULL: print the memory plan here (--dump plan) */
+  struct dn_graph *train_part; /* with threads > 1: the training graph for batch / threads
+                                  (dn_pipeline_opts.split); the training step then runs
+                                  one copy per thread on its part of the batch */
 } dn_emit_opts;
 
 /* Emits C for the inference graph and, when train != NULL, the training graph (which must

@@ -216,7 +216,7 @@ static void exprs(dn_em *em, dn_em_body *b) {
       break;
     case DN_EMK_PARAM: {
       int p = dn_em_param_index(em, g, n->param);
-      e->expr = em->embed ? dn_fmt("%s_w%d", em->P, p) : state_ptr(em->real, em->param_off[p]);
+      e->expr = em->embed ? dn_fmt("%s_w%d", em->P, p) : dn_fmt("((%s *)(%s + %zu))", em->real, em->pvar, em->param_off[p]);
       break;
     }
     case DN_EMK_CDATA: e->expr = dn_fmt("%s_c%d%s_%d", em->P, g->mode, b->tag, i); break;
@@ -259,9 +259,9 @@ static int classify_plan(dn_em *em, dn_em_body *b) {
   return 0;
 }
 
-static int classify(dn_em *em, dn_em_body *b) {
+static int classify(dn_em *em, dn_em_body *b, size_t base) {
   if (classify_plan(em, b)) return 1;
-  b->base = em->arena_off;
+  b->base = base;
   b->tag = "";
   exprs(em, b);
   return 0;
@@ -564,16 +564,20 @@ static void const_data(dn_em *em, dn_em_body *b, dn_buf *c) {
   }
 }
 
-/* Prints `static RET NAME(char *st, ...)` computing the body; ret: "void" or "double". */
-static int emit_body(dn_em *em, dn_em_body *b, const char *fname, int with_out, dn_buf *data) {
+/* Prints `static double NAME(char *st, void *const *in[, void *const *out])` computing the
+ * body, its arena at st + base; a per-thread body (em->pvar "ps") is NAME(char *ps, char
+ * *st, long dn_part, void *const *in): the state, its block and which part it is. */
+static int emit_body(dn_em *em, dn_em_body *b, const char *fname, int with_out, size_t base, dn_buf *data) {
   em->data = data;
-  if (classify(em, b)) return 1;
-  if (b->plan.total > em->arena_bytes) em->arena_bytes = b->plan.total;
-  if (em->o->dump_plan) dn_em_plan_dump(b, fname, em->arena_off, em->o->dump_plan);
+  if (classify(em, b, base)) return 1;
+  if (base == em->arena_off && b->plan.total > em->arena_bytes) em->arena_bytes = b->plan.total;
+  if (em->o->dump_plan) dn_em_plan_dump(b, fname, base, em->o->dump_plan);
   const_data(em, b, data);
   dn_buf *c = &em->fns;
-  dn_buf_printf(c, "static double %s(char *st, void *const *in%s) {\n", fname, with_out ? ", void *const *out" : "");
-  dn_buf_printf(c, "(void)st; (void)in;%s\n", with_out ? " (void)out;" : "");
+  int part = strcmp(em->pvar, "st") != 0;
+  dn_buf_printf(c, "static double %s(%schar *st, %svoid *const *in%s) {\n", fname, part ? "char *ps, " : "",
+                part ? "long dn_part, " : "", with_out ? ", void *const *out" : "");
+  dn_buf_printf(c, "(void)st; (void)in;%s%s\n", with_out ? " (void)out;" : "", part ? " (void)ps; (void)dn_part;" : "");
   for (int i = 0; i < b->g->nodes.n; i++)
     if (emit_node(em, b, c, b->g->nodes.v[i])) return 1;
   epilogue(em, b, c);
@@ -693,17 +697,138 @@ static void update(dn_em *em, dn_graph *train, dn_buf *c) {
   dn_cg_emit_update(c, &train->train, slots, n, em->real, "st", "dn_step");
 }
 
+/* --- the training step split by samples over the threads ------------------------------- */
+
+/* The gradients' block: every trainable parameter's, contiguous from grad_base (layout). */
+static void grad_block(const dn_em *em, size_t *base, size_t *bytes) {
+  size_t lo = SIZE_MAX, hi = 0;
+  for (int i = 0; i < em->params.n; i++) {
+    dn_param *p = em->params.v[i];
+    if (!p->trainable) continue;
+    if (em->grad_off[i] < lo) lo = em->grad_off[i];
+    size_t e = em->grad_off[i] + round64((size_t)dn_shape_count(p->shape) * em->esize);
+    if (e > hi) hi = e;
+  }
+  *base = lo == SIZE_MAX ? 0 : lo;
+  *bytes = hi > *base ? hi - *base : 0;
+}
+
+/* With --threads T and a training graph that splits by samples (pipeline.h), the training
+ * step runs T copies of the training body for batch B / T at once, one per thread, each on
+ * its part of the batch with its own gradients, arena and kernel scratch (a block of
+ * em->part_bytes; the blocks lie over the arena, which no body keeps across calls), with
+ * serial kernels; then the gradients' mean goes to the state's gradients and the update
+ * follows (part_step). One parallel region per step instead of one per large kernel, no
+ * small kernel on one thread while the others wait, and each thread's activations stay in
+ * its own cache (docs/performance.md). Prints P_body_grad_part(ps, st, dn_part, in): ps
+ * the state (parameters, step, seed), st the thread's block, dn_part its part (random ops
+ * draw the serial step's numbers: emit_ew.c). */
+static int part_body(dn_em *em, dn_graph *part, dn_buf *data) {
+  size_t gbase, gbytes;
+  grad_block(em, &gbase, &gbytes);
+  size_t *grad_off = em->grad_off, *tgrad = dn_alloc(sizeof(size_t) * (size_t)(em->params.n + 1));
+  for (int i = 0; i < em->params.n; i++) tgrad[i] = grad_off[i] >= gbase ? grad_off[i] - gbase : 0;
+  int threads = em->ctx.threads;
+  const char *scratch = em->ctx.scratch;
+  size_t scratch_bytes = em->ctx.scratch_bytes;
+  em->pvar = "ps";
+  em->grad_off = tgrad;
+  em->ctx.threads = 1;
+  em->ctx.scratch = dn_fmt("(st + %s_PART_SCRATCH_OFF)", em->P);
+  em->ctx.scratch_bytes = 0;
+  dn_em_body pb = {.g = part, .in_expr = input_exprs(em, part, 1), .want_loss = 1, .want_grads = 1};
+  int err = emit_body(em, &pb, dn_fmt("%s_body_grad_part", em->P), 0, round64(gbytes), data);
+  size_t scratch_off = round64(round64(gbytes) + pb.plan.total), part_scratch = em->ctx.scratch_bytes;
+  em->pvar = "st";
+  em->grad_off = grad_off;
+  em->ctx.threads = threads;  /* the rest of ctx (helpers needed) serves both bodies */
+  em->ctx.scratch = scratch;
+  em->ctx.scratch_bytes = scratch_bytes;
+  if (err) return 1;
+  em->part_scratch_off = scratch_off;
+  em->part_bytes = round64(scratch_off + part_scratch);
+  size_t blocks = em->part_bytes * (size_t)em->o->threads;
+  if (blocks > em->arena_bytes) em->arena_bytes = blocks;
+  return 0;
+}
+
+/* The gradient mean of elements [lo, hi) of the gradients' block over the threads' copies. */
+static void part_mean(dn_em *em, dn_buf *c, size_t gbase, size_t lo, size_t hi) {
+  int T = em->o->threads;
+  const char *R = em->real;
+  dn_buf_printf(c, "    {\n      %s *restrict dn_g = (%s *)(st + %zu);\n", R, R, gbase);
+  for (int t = 0; t < T; t++)
+    dn_buf_printf(c, "      const %s *restrict dn_g%d = (const %s *)(st + %zu);\n", R, t, R, em->arena_off + (size_t)t * em->part_bytes);
+  dn_buf_printf(c, "      for (dn_k = %zu; dn_k < %zu; ++dn_k) dn_g[dn_k] = (dn_g0[dn_k]", lo, hi);
+  for (int t = 1; t < T; t++) dn_buf_printf(c, " + dn_g%d[dn_k]", t);
+  dn_buf_printf(c, ") * %s;\n    }\n", dn_em_lit(em, 1.0 / T));
+}
+
+/* The part of P_train_step_v that runs part_body's copies, averages their gradients and,
+ * without clip_norm (a norm over all gradients), updates the parameters: thread t takes the
+ * t-th slice of the gradients' block (64-byte aligned) for both. Returns 1 when it printed
+ * the update. */
+static int part_step(dn_em *em, dn_graph *train, dn_buf *c) {
+  int T = em->o->threads;
+  size_t gbase, gbytes;
+  grad_block(em, &gbase, &gbytes);
+  size_t ng = gbytes / em->esize, per = 64 / em->esize;
+  int update_here = train->train.clip_norm <= 0;
+  dn_buf_printf(c, "  double dn_loss = 0, dn_lp[%d];\n  long dn_q, dn_k;\n", T);
+  dn_buf_printf(c, "  /* %d parts of %lld samples, one per thread (%s_body_grad_part), then the mean of their\n"
+                   "   * gradients%s: one parallel region per step */\n",
+                T, (long long)(train->batch / T), em->P, update_here ? " and the update, each thread a slice" : "");
+  dn_buf_printf(c, "#pragma omp parallel num_threads(%d)\n  {\n#pragma omp for schedule(static)\n", T);
+  dn_buf_printf(c, "  for (dn_q = 0; dn_q < %d; ++dn_q) {\n    void *dn_in[%d];\n", T, train->inputs.n + 1);
+  for (int i = 0; i < train->inputs.n; i++) {
+    dn_input *in = train->inputs.v[i];
+    size_t bytes = (size_t)dn_shape_count(in->sample) * (size_t)(in->is_class ? 4 : em->esize) * (size_t)(train->batch / T);
+    dn_buf_printf(c, "    dn_in[%d] = (char *)in[%d] + dn_q * %zu;\n", i, i, bytes);
+  }
+  dn_buf_printf(c, "    dn_lp[dn_q] = %s_body_grad_part(st, st + %zu + dn_q * %zu, dn_q, dn_in);\n  }\n", em->P, em->arena_off,
+                em->part_bytes);
+  dn_buf_printf(c, "#pragma omp for schedule(static)\n  for (dn_q = 0; dn_q < %d; ++dn_q) {\n    switch (dn_q) {\n", T);
+  dn_cg_slot *slots = dn_alloc(sizeof *slots * (size_t)(em->params.n + 1));
+  for (int t = 0; t < T; t++) {
+    size_t lo = (ng * (size_t)t / (size_t)T + per - 1) / per * per, hi = (ng * (size_t)(t + 1) / (size_t)T + per - 1) / per * per;
+    if (hi > ng) hi = ng;
+    dn_buf_printf(c, "    case %d:\n", t);
+    if (lo < hi) part_mean(em, c, gbase, lo, hi);
+    int n = 0;
+    for (int i = 0; update_here && i < em->params.n; i++) {  /* the parameters' pieces in [lo, hi) */
+      dn_param *p = em->params.v[i];
+      if (!p->trainable) continue;
+      size_t first = (em->grad_off[i] - gbase) / em->esize, count = (size_t)dn_shape_count(p->shape);
+      size_t a = first > lo ? first : lo, b = first + count < hi ? first + count : hi;
+      if (a >= b) continue;
+      size_t d = (a - first) * em->esize;
+      slots[n++] = (dn_cg_slot){p->name, (int64_t)(b - a), em->param_off[i] + d, em->grad_off[i] + d,
+                                {em->opt_off[0][i] + d, em->opt_off[1][i] + d}};
+    }
+    if (n) {
+      dn_buf_printf(c, "    {\n");
+      dn_cg_emit_update(c, &train->train, slots, n, em->real, "st", "dn_step");
+      dn_buf_printf(c, "    }\n");
+    }
+    dn_buf_printf(c, "    break;\n");
+  }
+  dn_buf_printf(c, "    }\n  }\n  }\n");
+  dn_buf_printf(c, "  for (dn_q = 0; dn_q < %d; ++dn_q) dn_loss += dn_lp[dn_q];\n  dn_loss /= %d;\n", T, T);
+  return update_here;
+}
+
 static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *data) {
   const char *P = em->P;
   dn_em_body fw = {.g = infer, .in_expr = input_exprs(em, infer, 0), .n_out = infer->outputs.n};
-  if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, data)) return 1;
+  if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, em->arena_off, data)) return 1;
   if (infer->loss_mean) {
     dn_em_body ev = {.g = infer, .in_expr = input_exprs(em, infer, 1), .n_out = infer->outputs.n, .want_loss = 1};
-    if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, data)) return 1;
+    if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, em->arena_off, data)) return 1;
   }
   if (train) {
     dn_em_body gr = {.g = train, .in_expr = input_exprs(em, train, 1), .want_loss = 1, .want_grads = 1};
-    if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, data)) return 1;
+    if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, em->arena_off, data)) return 1;
+    if (em->o->train_part && em->o->threads > 1 && part_body(em, em->o->train_part, data)) return 1;
   }
   const char *st = em->embed ? dn_fmt("state ? (char *)state : (char *)%s_workspace.b", P) : "(char *)state";
   dn_buf *c = &em->fns;
@@ -713,8 +838,9 @@ static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *dat
   if (!train) return 0;
   dn_buf_printf(c, "double %s_grad_v(void *state, void *const *in) {\n  return %s_body_grad((char *)state, in);\n}\n\n", P, P);
   dn_buf_printf(c, "double %s_train_step_v(void *state, void *const *in) {\n  char *st = (char *)state;\n", P);
-  dn_buf_printf(c, "  int64_t dn_step = ++*(int64_t *)(st + %zu);\n  double dn_loss = %s_body_grad(st, in);\n", em->step_off, P);
-  update(em, train, c);
+  dn_buf_printf(c, "  int64_t dn_step = ++*(int64_t *)(st + %zu);\n", em->step_off);
+  if (!em->part_bytes) dn_buf_printf(c, "  double dn_loss = %s_body_grad(st, in);\n", P);
+  if (!em->part_bytes || !part_step(em, train, c)) update(em, train, c);
   dn_buf_printf(c, "  (void)dn_step;\n  return dn_loss;\n}\n\n");
   return 0;
 }
@@ -726,6 +852,7 @@ static void setup(dn_em *em, dn_graph *infer, dn_graph *train, const dn_emit_opt
   em->real = o->use_double ? "double" : "float";
   em->esize = o->use_double ? 8 : 4;
   em->embed = o->weights != NULL;
+  em->pvar = "st";
   /* DNNCC_THREAD_ALL=1 threads the kernels whatever their size (kernels.h): for tests of the
    * threaded code on small models (tests/scripts/test_threads.sh) */
   const char *all = getenv("DNNCC_THREAD_ALL");
@@ -769,6 +896,12 @@ int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c
   if (em.embed) dn_buf_printf(c, "static union { double d; unsigned char b[%zu]; } %s_workspace;\n\n", dn_em_state_bytes(&em), em.P);
   dn_buf_printf(c, "/* Kernels' scratch (packed weights, partial sums): %zu bytes at the end of the state. */\n#define %s_SCRATCH_OFF %zu\n\n",
                 em.ctx.scratch_bytes, em.P, dn_em_scratch_off(&em));
+  if (em.part_bytes)
+    dn_buf_printf(c, "/* The per-thread training body's scratch, in each thread's block. */\n#define %s_PART_SCRATCH_OFF %zu\n\n", em.P,
+                  em.part_scratch_off);
+  if (o->dump_plan && em.part_bytes)
+    fprintf(o->dump_plan, "training step split by samples: %d blocks of %zu bytes (gradients, the arena above, scratch at %zu) "
+                          "from offset %zu, over the arena\n", o->threads, em.part_bytes, em.part_scratch_off, em.arena_off);
   if (o->dump_plan) fprintf(o->dump_plan, "kernel scratch %zu bytes at offset %zu; P_STATE_BYTES %zu\n", em.ctx.scratch_bytes,
                             dn_em_scratch_off(&em), dn_em_state_bytes(&em));
   dn_buf_append(c, em.fns.s, em.fns.n);

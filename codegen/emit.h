@@ -83,6 +83,11 @@ typedef struct dn_em {
   dn_buf fns;              /* the function definitions */
   dn_buf *data;            /* static const arrays of the file */
   int serial;              /* > 0 while a loop body is printed: no OpenMP inside time steps */
+  const char *pvar;        /* the parameters' base pointer in the body being printed: "st", or
+                              "ps" in the per-thread training body (its st is the thread's) */
+  size_t part_bytes;       /* with a per-thread training body: one thread's gradients, arena
+                              and scratch (0: none) */
+  size_t part_scratch_off; /* its scratch, in the block */
 } dn_em;
 
 /* A body being emitted: one graph, the roots it computes, how inputs/outputs reach it. */

@@ -85,6 +85,11 @@ static const char *op_expr(const dn_em *em, const dn_node *n, const char *a, con
     return dn_fmt("(%s > %s ? %s : %s) - %s * %s + %s(%s(-%s(%s)))", a, zero, a, zero, a, b, fn(em, "log1p"), fn(em, "exp"),
                   fn(em, "fabs"), a);
   case DN_OP_RAND_UNIFORM:
+    /* in the per-thread training body (emit.c part_body) element i of part dn_part is
+     * element dn_part * count + i of the whole batch: the serial step's draws (when the
+     * two graphs number their nodes alike, as the same passes do; else other but still
+     * independent draws: no two parts share an element index) */
+    if (strcmp(em->pvar, "st") != 0) a = dn_fmt("(%s) + dn_part * %lld", a, (long long)dn_shape_count(n->shape));
     return dn_fmt("%s + (%s - %s) * %s_rand01(dn_seed, dn_step, %d, %s)", al, be, al, em->P, n->id, a);
   default: dn_die("%s is not elementwise", dn_ops[n->op].name);
   }
@@ -318,17 +323,17 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
    * loaded from a struct): 4-8x slower than the serial loop. `simd` asks for vectors (its
    * cost model is not -O2's); it needs iterations free of each other, which holds when
    * only the in-place leaf shares the output's memory (rs). */
-  int par = em->o->threads > 1 && !em->serial && cnt >= DN_PAR_MIN_ELEMS;
+  int par = em->ctx.threads > 1 && !em->serial && cnt >= DN_PAR_MIN_ELEMS;
   const char *simd = rs ? " simd" : "";
   dn_buf_printf(c, "{ /* %s%s%s */\n  %s *%sdn_o = %s;\n", dn_ops[root->op].name, flat ? "" : " (broadcast)",
                 inplace ? ", in place" : "", em->real, rs ? "restrict " : "", out);
   leaf_ptrs(em, b, c, root, &gr, out, rs);
   if (rand)
-    dn_buf_printf(c, "  const uint64_t dn_seed = *(const uint64_t *)(st + %zu);\n  const int64_t dn_step = *(const int64_t *)(st + %zu);\n",
-                  em->step_off + 8, em->step_off);
+    dn_buf_printf(c, "  const uint64_t dn_seed = *(const uint64_t *)(%s + %zu);\n  const int64_t dn_step = *(const int64_t *)(%s + %zu);\n",
+                  em->pvar, em->step_off + 8, em->pvar, em->step_off);
   if (flat || root->shape.rank == 0) {
     dn_buf_printf(c, "  long dn_i;\n");
-    if (par) dn_buf_printf(c, "#pragma omp parallel for%s num_threads(%d)\n", simd, em->o->threads);
+    if (par) dn_buf_printf(c, "#pragma omp parallel for%s num_threads(%d)\n", simd, em->ctx.threads);
     dn_buf_printf(c, "  for (dn_i = 0; dn_i < %lld; ++dn_i) {\n", (long long)cnt);
     body_stmts(em, b, c, root, &gr, NULL, new_stamp(b), "    ");
     dn_buf_printf(c, "    dn_o[dn_i] = v%d;\n  }\n}\n", root->id);
@@ -340,7 +345,7 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
   /* the inner indices are declared in their loops: declared before an OpenMP loop they
    * would be shared by its threads (C's rule), a race Clang's code loses */
   dn_buf_printf(c, "  long dn_i0;\n");
-  if (par) dn_buf_printf(c, "#pragma omp parallel for%s num_threads(%d)\n", r == 1 ? simd : "", em->o->threads);
+  if (par) dn_buf_printf(c, "#pragma omp parallel for%s num_threads(%d)\n", r == 1 ? simd : "", em->ctx.threads);
   int loaded = new_stamp(b);
   for (int k = 0; k < r; k++) {
     const char *ind = dn_fmt("%*s", 2 + 2 * k, "");

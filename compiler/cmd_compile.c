@@ -67,7 +67,7 @@ int dn_cmd_compile(const dn_options *o) {
   if (o->outs.n != 1 || ((dn_named_path *)o->outs.v[0])->name) return dn_usage_error("give exactly one output: -o OUT.c");
   if (o->prefix && !is_c_ident(o->prefix)) return dn_usage_error("--prefix '%s' is not a C identifier", o->prefix);
   const char *c_path = ((dn_named_path *)o->outs.v[0])->path;
-  dn_pipeline_opts po = {o->file, o->batch, o->train, o->opt_level, o->dump};
+  dn_pipeline_opts po = {o->file, o->batch, o->train, o->opt_level, o->dump, (int)o->threads};
   dn_unit u;
   if (dn_pipeline(&po, &u)) return 1;
   const char *prefix = o->prefix ? o->prefix : u.infer->model;
@@ -88,6 +88,7 @@ int dn_cmd_compile(const dn_options *o) {
   eo.weights = o->weights ? ws.t : NULL;
   eo.n_weights = ws.n;
   eo.dump_plan = o->dump && strcmp(o->dump, "plan") == 0 ? stdout : NULL;
+  eo.train_part = u.train_part;
   dn_buf c = {0}, h = {0};
   int rc = dn_emit_c(u.infer, u.train, &eo, &c, &h) ? 1 : write_outputs(c_path, &c, &h);
   dn_buf_free(&c);
@@ -158,7 +159,7 @@ static int run_model(const dn_options *o, dn_model *m, void **in, const char **p
 
 int dn_cmd_run(const dn_options *o) {
   if (!o->outs.n) return dn_usage_error("run needs at least one -o [NAME=]Y.npy");
-  dn_pipeline_opts po = {o->file, 1, 0, o->opt_level, NULL};
+  dn_pipeline_opts po = {o->file, 1, 0, o->opt_level, NULL, 0};
   dn_unit probe;
   if (dn_pipeline(&po, &probe)) return 1;
   const char **paths = dn_alloc(sizeof(char *) * (size_t)(probe.infer->outputs.n + 1));

@@ -54,7 +54,7 @@ static dn_model_opts base_opts(const dn_options *o, int64_t batch) {
 
 /* Parses the model once (batch 1) to learn its inputs; NULL after reporting errors. */
 static dn_graph *probe_model(const dn_options *o, dn_unit *u) {
-  dn_pipeline_opts po = {o->file, 1, 0, o->opt_level, NULL};
+  dn_pipeline_opts po = {o->file, 1, 0, o->opt_level, NULL, 0};
   return dn_pipeline(&po, u) ? NULL : u->infer;
 }
 

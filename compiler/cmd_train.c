@@ -199,6 +199,7 @@ static int dn_build(const dn_options *o, dn_train_cfg *cfg, int train, int64_t b
   mo.opt_level = o->opt_level;
   mo.blas = o->blas && strcmp(o->blas, "openblas") == 0;
   mo.threads = (int)o->threads;
+  mo.split_step = 1;
   mo.no_cache = o->no_cache;
   mo.train_cfg = cfg;
   mo.seed = cfg ? cfg->seed : (o->seed_set ? o->seed : 1);

@@ -66,6 +66,7 @@ static int compile_and_link(const dn_model_opts *o, dn_model *m) {
   eo.threads = o->threads > 1 ? o->threads : 0;
   eo.use_double = o->use_double;
   eo.dump_plan = o->dump && strcmp(o->dump, "plan") == 0 ? stdout : NULL;
+  eo.train_part = m->unit.train_part;
   dn_buf c = {0};
   if (dn_emit_c(m->unit.infer, m->unit.train, &eo, &c, NULL)) {
     dn_buf_free(&c);
@@ -96,7 +97,7 @@ static int compile_and_link(const dn_model_opts *o, dn_model *m) {
 
 int dn_model_build(const dn_model_opts *o, dn_model *m) {
   memset(m, 0, sizeof *m);
-  dn_pipeline_opts po = {o->file, o->batch, o->train, o->opt_level, o->dump};
+  dn_pipeline_opts po = {o->file, o->batch, o->train, o->opt_level, o->dump, o->split_step ? o->threads : 0};
   if (dn_pipeline(&po, &m->unit)) return 1;
   if (o->train_cfg && m->unit.train) m->unit.train->train = *o->train_cfg;
   m->batch = m->unit.infer->batch;

@@ -6,6 +6,48 @@
 
 static int dumping(const dn_pipeline_opts *o, const char *what) { return o->dump && strcmp(o->dump, what) == 0; }
 
+/* Unrolling, autodiff and the passes after it, on a training graph fresh from dn_sema. */
+static int train_passes(const dn_pipeline_opts *o, const dn_train_cfg *cfg, dn_graph *g) {
+  dn_ir_verify(g);
+  if (dn_unroll_scans(g, cfg->tbptt)) return 1;
+  dn_hoist_scan_inputs(g);
+  if (dn_autodiff(g)) return 1;
+  dn_ir_verify(g);
+  dn_simplify(g, o->opt_level);
+  dn_save_scan_values(g);
+  dn_simplify(g, o->opt_level);
+  dn_hoist_scan_reductions(g);
+  dn_simplify(g, o->opt_level);
+  dn_ir_verify(g);
+  return 0;
+}
+
+static int separable_nodes(const dn_graph *g, const char *loss_chain) {
+  for (int i = 0; i < g->nodes.n; i++) {
+    const dn_node *n = g->nodes.v[i];
+    if (n->op == DN_OP_ASSIGN) return 0;
+    if (n->op == DN_OP_SCAN && !separable_nodes(n->scan.body, NULL)) return 0;
+    if (n->batched || (loss_chain && loss_chain[i])) continue;
+    for (int j = 0; j < n->nin; j++)
+      if (n->in[j]->batched) return 0;
+  }
+  return 1;
+}
+
+int dn_sample_separable(const dn_graph *g) {
+  if (!g->loss || !g->loss_mean) return 0;
+  char *chain = dn_alloc((size_t)g->nodes.n + 1);
+  /* loss_mean = scale(reshape(sum(loss))): the nodes from loss_mean back to the loss */
+  for (const dn_node *n = g->loss_mean; n && n != g->loss;) {
+    chain[n->id] = 1;
+    const dn_node *next = NULL;
+    for (int j = 0; j < n->nin; j++)
+      if (n->in[j]->batched || n->in[j]->nin) next = n->in[j];
+    n = next;
+  }
+  return separable_nodes(g, chain);
+}
+
 int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u) {
   memset(u, 0, sizeof *u);
   u->prog = dn_parse_file(o->file);
@@ -35,17 +77,12 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
     dn_error((dn_loc){o->file, 1, 1}, "the model has no 'loss = ...': nothing to differentiate");
     return 1;
   }
-  dn_ir_verify(u->train);
-  if (dn_unroll_scans(u->train, cfg.tbptt)) return 1;
-  dn_hoist_scan_inputs(u->train);
-  if (dn_autodiff(u->train)) return 1;
-  dn_ir_verify(u->train);
-  dn_simplify(u->train, o->opt_level);
-  dn_save_scan_values(u->train);
-  dn_simplify(u->train, o->opt_level);
-  dn_hoist_scan_reductions(u->train);
-  dn_simplify(u->train, o->opt_level);
-  dn_ir_verify(u->train);
+  int split = o->split > 1 && batch % o->split == 0 && dn_sample_separable(u->train);
+  if (train_passes(o, &cfg, u->train)) return 1;
+  if (split) {
+    u->train_part = dn_sema(u->prog, o->file, batch / o->split, DN_MODE_TRAIN);
+    if (!u->train_part || train_passes(o, &cfg, u->train_part)) return 1;
+  }
   if (dumping(o, "grad")) dn_ir_dump(u->train, stdout);
   return 0;
 }

@@ -22,12 +22,15 @@ typedef struct dn_pipeline_opts {
   int want_train;        /* also build the training graph and differentiate it */
   int opt_level;         /* 0: no simplification beyond DCE */
   const char *dump;      /* "ast", "ir", "grad" (plan is printed by codegen) or NULL */
+  int split;             /* > 1 with want_train: also the training graph for batch / split
+                            (dn_unit.train_part), when the batch divides and samples do not mix */
 } dn_pipeline_opts;
 
 typedef struct dn_unit {
   dn_ast *prog;          /* syntax tree */
   dn_graph *infer;       /* inference graph (running statistics, no dropout) */
   dn_graph *train;       /* training graph with grads (want_train), or NULL */
+  dn_graph *train_part;  /* the same for batch / split (see dn_pipeline_opts.split), or NULL */
 } dn_unit;
 
 /* Runs the front end and the graph passes. Returns 0, or 1 after reporting errors. */
@@ -41,6 +44,13 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u);
  * hold what the outputs need (and the loss, when every input it reads is given); training
  * graphs hold outputs and loss, loss_mean set. NULL after reporting errors. */
 dn_graph *dn_sema(dn_ast *prog, const char *file, int64_t batch, dn_mode mode);
+
+/* pipeline.c: 1 when no value of g (a training graph from dn_sema, before autodiff) mixes
+ * samples: no node reduces a batched input to an unbatched value (batchnorm's batch
+ * statistics) except the loss's batch mean, and there is no ASSIGN node (running
+ * statistics). The mean gradient over a batch is then the mean of the gradients over its
+ * equal parts. */
+int dn_sample_separable(const dn_graph *g);
 
 /* sema.c: the train block's settings with defaults, without building a graph. */
 int dn_sema_train_cfg(dn_ast *prog, dn_train_cfg *cfg);

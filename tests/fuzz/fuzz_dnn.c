@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
   dn_unit u = {0};
   u.prog = dn_parse("fuzz.dnn", (const char *)data, len);
   if (u.prog) {
-    dn_pipeline_opts o = {"fuzz.dnn", 0, 1, 2, NULL};
+    dn_pipeline_opts o = {"fuzz.dnn", 0, 1, 2, NULL, 0};
     dn_pipeline_ast(&o, &u);
   }
   dn_arena_reset();

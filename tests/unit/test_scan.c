@@ -29,7 +29,7 @@ static dn_unit compile(const char *src, int train) {
   memset(&u, 0, sizeof u);
   u.prog = dn_parse(dn_strdup("t.dnn"), dn_strdup(src), strlen(src));
   ck_assert_ptr_nonnull(u.prog);
-  dn_pipeline_opts o = {"t.dnn", 4, train, 2, NULL};
+  dn_pipeline_opts o = {"t.dnn", 4, train, 2, NULL, 0};
   ck_assert_int_eq(dn_pipeline_ast(&o, &u), 0);
   return u;
 }
