@@ -148,6 +148,7 @@ sed 's/optimizer = adam([^)]*)/optimizer = sgd(lr=0.01, momentum=0.9)/' "$SRC/ex
 check batchnorm "$T/lenet5_bn.dnn" 8 2 0 x:f y:c
 sed 's/optimizer = adam([^)]*)/optimizer = sgd(lr=0.05, momentum=0.9)/' "$SRC/examples/mlp.dnn" > "$T/mlp_sgd.dnn"
 check dropout "$T/mlp_sgd.dnn" 8 2 1 x:f y:c
+check one_sample_parts "$T/mlp_sgd.dnn" 3 3 1 x:f y:c
 check indivisible "$T/mlp3.dnn" 10 4 0 x:f y:c
 echo "$((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]
