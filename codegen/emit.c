@@ -764,16 +764,16 @@ static void part_mean(dn_em *em, dn_buf *c, size_t gbase, size_t lo, size_t hi) 
   dn_buf_printf(c, ") * %s;\n    }\n", dn_em_lit(em, 1.0 / T));
 }
 
-/* The part of P_train_step_v that runs part_body's copies, averages their gradients and,
- * without clip_norm (a norm over all gradients), updates the parameters: thread t takes the
- * t-th slice of the gradients' block (64-byte aligned) for both. Returns 1 when it printed
- * the update. */
-static int part_step(dn_em *em, dn_graph *train, dn_buf *c) {
+/* The part of P_train_step_v (P_grad_v: with_update 0) that runs part_body's copies,
+ * averages their gradients and, without clip_norm (a norm over all gradients), updates the
+ * parameters: thread t takes the t-th slice of the gradients' block (64-byte aligned) for
+ * both. Returns 1 when it printed the update. */
+static int part_step(dn_em *em, dn_graph *train, dn_buf *c, int with_update) {
   int T = em->o->threads;
   size_t gbase, gbytes;
   grad_block(em, &gbase, &gbytes);
   size_t ng = gbytes / em->esize, per = 64 / em->esize;
-  int update_here = train->train.clip_norm <= 0;
+  int update_here = with_update && train->train.clip_norm <= 0;
   dn_buf_printf(c, "  double dn_loss = 0, dn_lp[%d];\n  long dn_q, dn_k;\n", T);
   dn_buf_printf(c, "  /* %d parts of %lld samples, one per thread (%s_body_grad_part), then the mean of their\n"
                    "   * gradients%s: one parallel region per step */\n",
@@ -827,8 +827,11 @@ static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *dat
   }
   if (train) {
     dn_em_body gr = {.g = train, .in_expr = input_exprs(em, train, 1), .want_loss = 1, .want_grads = 1};
-    if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, em->arena_off, data)) return 1;
-    if (em->o->train_part && em->o->threads > 1 && part_body(em, em->o->train_part, data)) return 1;
+    if (em->o->train_part && em->o->threads > 1) {  /* P_grad_v runs the copies too */
+      if (part_body(em, em->o->train_part, data)) return 1;
+    } else if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, em->arena_off, data)) {
+      return 1;
+    }
   }
   const char *st = em->embed ? dn_fmt("state ? (char *)state : (char *)%s_workspace.b", P) : "(char *)state";
   dn_buf *c = &em->fns;
@@ -836,11 +839,17 @@ static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *dat
   if (infer->loss_mean)
     dn_buf_printf(c, "double %s_evaluate_v(void *state, void *const *in, void *const *out) {\n  return %s_body_evaluate(%s, in, out);\n}\n\n", P, P, st);
   if (!train) return 0;
-  dn_buf_printf(c, "double %s_grad_v(void *state, void *const *in) {\n  return %s_body_grad((char *)state, in);\n}\n\n", P, P);
+  if (em->part_bytes) {
+    dn_buf_printf(c, "double %s_grad_v(void *state, void *const *in) {\n  char *st = (char *)state;\n", P);
+    part_step(em, train, c, 0);
+    dn_buf_printf(c, "  return dn_loss;\n}\n\n");
+  } else {
+    dn_buf_printf(c, "double %s_grad_v(void *state, void *const *in) {\n  return %s_body_grad((char *)state, in);\n}\n\n", P, P);
+  }
   dn_buf_printf(c, "double %s_train_step_v(void *state, void *const *in) {\n  char *st = (char *)state;\n", P);
   dn_buf_printf(c, "  int64_t dn_step = ++*(int64_t *)(st + %zu);\n", em->step_off);
   if (!em->part_bytes) dn_buf_printf(c, "  double dn_loss = %s_body_grad(st, in);\n", P);
-  if (!em->part_bytes || !part_step(em, train, c)) update(em, train, c);
+  if (!em->part_bytes || !part_step(em, train, c, 1)) update(em, train, c);
   dn_buf_printf(c, "  (void)dn_step;\n  return dn_loss;\n}\n\n");
   return 0;
 }

@@ -4,11 +4,11 @@
 # then the mean of their gradients and the update, each thread a slice of the parameters).
 # For each model: the C of `dnncc --train` with and without --threads N, compiled with
 # -fopenmp, runs 3 training steps from the same initial state on the same pseudo-random
-# batches (tests/scripts' C driver below); the losses must agree to rel. err. 1e-5 and every
-# parameter and gradient tensor to 1e-4 (max |a - b| over max |a|): the two differ only in
-# summation order. Models where samples mix (batchnorm's batch statistics) or whose batch N
-# does not divide must fall back to the kernel-threaded step (no P_body_grad_part), which
-# must agree the same way. The cases cover convolutions and pooling with Adam, loops (LSTM),
+# batches (the C driver below), then P_grad_v (which runs the same split when the step
+# does); the losses must agree to rel. err. 1e-5 and every parameter and gradient tensor to
+# 1e-4 (max |a - b| over max |a|): the two differ only in summation order. Models where
+# samples mix (batchnorm's batch statistics) or whose batch N does not divide must fall
+# back to the kernel-threaded step (no P_body_grad_part), which must agree the same way. The cases cover convolutions and pooling with Adam, loops (LSTM),
 # dropout (the parts must draw the serial step's masks), 3 threads with slices ending inside
 # a parameter (SGD with momentum, Nesterov, weight decay, clip_value), and clip_norm, whose
 # update stays after the threads (a norm over all gradients; here too large to act, or a
@@ -31,6 +31,7 @@ cat > "$T/drv.c" <<'EOF'
 #include <string.h>
 #include "bm.h"
 double bm_train_step_v(void *state, void *const *in);
+double bm_grad_v(void *state, void *const *in);
 INPUT_DECLS
 int main(int argc, char **argv) {
   (void)argc;
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
       }
     printf("%.9g\n", bm_train_step_v(al, in));
   }
+  printf("%.9g\n", bm_grad_v(al, in));  /* the gradients written below are P_grad_v's */
   FILE *f = fopen(argv[1], "w");
   for (int i = 0; i < bm_n_params; i++) {
     long n = 1;
@@ -75,7 +77,7 @@ def load(d):
     losses = [float(x) for x in open(d + "/loss.txt").read().split()]
     return {n: struct.unpack_from("<%df" % int(c), blob, int(o)) for n, o, c in idx}, losses
 (a, la), (b, lb) = load(sys.argv[1]), load(sys.argv[2])
-if len(la) != 3 or len(lb) != 3: sys.exit("no losses")
+if len(la) != 4 or len(lb) != 4: sys.exit("no losses")
 for x, y in zip(la, lb):
     if not abs(x - y) <= 1e-5 * max(abs(x), 1): sys.exit("loss %r vs %r" % (x, y))
 worst = 0.0
