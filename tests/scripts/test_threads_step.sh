@@ -10,7 +10,7 @@
 # samples mix (batchnorm's batch statistics) or whose batch N does not divide must fall
 # back to the kernel-threaded step (no P_body_grad_part), which must agree the same way. The cases cover convolutions and pooling with Adam, loops (LSTM),
 # dropout (the parts must draw the serial step's masks), 3 threads with slices ending inside
-# a parameter (SGD with momentum, Nesterov, weight decay, clip_value), and clip_norm, whose
+# a parameter (SGD with momentum, Nesterov, weight decay, clip_value), -O0, and clip_norm, whose
 # update stays after the threads (a norm over all gradients; here too large to act, or a
 # scale-invariant update would hide a wrong gradient mean).
 set -u
@@ -92,6 +92,7 @@ EOF
 
 fail=0
 n=0
+OPT=  # dnncc's -O level for the next checks (default: -O2)
 # check NAME MODEL BATCH THREADS SPLIT INPUTS... (SPLIT 1: the split step is expected, 0: not)
 check() {
   local name=$1 model=$2 batch=$3 threads=$4 split=$5
@@ -108,7 +109,7 @@ check() {
     mkdir -p "$d"
     [ "$v" != 1 ] && topt="--threads $v"
     sed -e "s/INPUT_DECLS/$decls/" -e "s/INPUT_PTRS/$ptrs/" -e "s/INPUT_SIZES/$sizes/" -e "s/INPUT_CLASS/$cls/" "$T/drv.c" > "$d/drv.c"
-    if ! "$DNNCC" "$model" -o "$d/bm.c" --prefix bm --train --batch "$batch" $topt > "$d/log" 2>&1 ||
+    if ! "$DNNCC" "$model" -o "$d/bm.c" --prefix bm --train --batch "$batch" $OPT $topt > "$d/log" 2>&1 ||
        ! cc -std=c99 -O2 -fopenmp -I"$d" "$d/bm.c" "$d/drv.c" -o "$d/drv" -lm >> "$d/log" 2>&1 ||
        ! (cd "$d" && ./drv index.txt state.bin > loss.txt 2>> log); then
       echo "FAIL $name ($v threads): $(tail -5 "$d/log")"; fail=$((fail + 1)); return
@@ -152,5 +153,8 @@ sed 's/optimizer = adam([^)]*)/optimizer = sgd(lr=0.05, momentum=0.9)/' "$SRC/ex
 check dropout "$T/mlp_sgd.dnn" 8 2 1 x:f y:c
 check one_sample_parts "$T/mlp_sgd.dnn" 3 3 1 x:f y:c
 check indivisible "$T/mlp3.dnn" 10 4 0 x:f y:c
+OPT=-O0  # no fusion: one loop nest per node in both bodies
+check lenet5_O0 "$SRC/examples/lenet5.dnn" 64 2 1 x:f y:c
+check dropout_O0 "$T/mlp_sgd.dnn" 8 2 1 x:f y:c
 echo "$((n - fail)) passed, $fail failed"
 [ "$fail" -eq 0 ]
