@@ -25,9 +25,10 @@
  *
  * State layout: parameters first (P_params[i].offset, bytes), then gradients, optimizer
  * state, the step counter, then the liveness-planned activation arena (with a split
- * training step, dn_emit_opts.train_part, also the threads' blocks, over the arena). The `_v` functions
- * return double. With use_double, the element type is double everywhere (gradcheck): float
- * tensors passed through in/out are double arrays then, and offsets count double elements.
+ * training step, dn_emit_opts.train_part, also the threads' blocks, over the arena). The
+ * `_v` functions return double. With use_double, the element type is double everywhere
+ * (gradcheck): float tensors passed through in/out are double arrays then, and offsets
+ * count double elements.
  */
 #ifndef DNNCC_CODEGEN_H
 #define DNNCC_CODEGEN_H
@@ -48,7 +49,7 @@ typedef struct dn_emit_opts {
   const struct dnrt_tensor *weights;  /* --weights: embed these as static const data */
   int n_weights;
   FILE *dump_plan;             /* non-NULL: print the memory plan here (--dump plan) */
-  struct dn_graph *train_part; /* with threads > 1: the training graph for batch / threads
+  dn_graph *train_part;        /* with threads > 1: the training graph for batch / threads
                                   (dn_pipeline_opts.split); the training step then runs
                                   one copy per thread on its part of the batch */
 } dn_emit_opts;
