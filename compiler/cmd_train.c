@@ -445,10 +445,15 @@ static int dn_train_setup(dn_trainer *t) {
   if (o->init && dn_model_load_weights(&t->m, o->init)) return 1;
   t->fingerprint = dn_train_fingerprint(t);
   if (o->resume && dn_resume(t)) return 1;
+  /* how --threads N runs the step (docs/training.md): split by samples, or per kernel */
+  const char *how = o->threads <= 1 ? ""
+                    : t->m.unit.train_part ? dn_fmt(", %lld threads (%lld samples each)", (long long)o->threads,
+                                                    (long long)t->m.unit.train_part->batch)
+                                           : dn_fmt(", %lld threads (per kernel)", (long long)o->threads);
   if (!o->quiet)
-    fprintf(stderr, "dnncc: training %s (compiled in %.1f s): %lld samples (%lld validation, %lld test), batch %lld, "
+    fprintf(stderr, "dnncc: training %s (compiled in %.1f s): %lld samples (%lld validation, %lld test), batch %lld%s, "
             "%lld steps/epoch\n", o->file, compile_s, (long long)t->n_train, (long long)t->n_val, (long long)t->te.n,
-            (long long)t->m.batch, (long long)(t->n_train / t->m.batch));
+            (long long)t->m.batch, how, (long long)(t->n_train / t->m.batch));
   return 0;
 }
 
