@@ -685,20 +685,6 @@ static void embedded_arrays(dn_em *em, dn_buf *c) {
 /* --- the file ------------------------------------------------------------------------ */
 
 /* The optimizer update of P_train_step_v. */
-static void update(dn_em *em, dn_graph *train, dn_buf *c) {
-  dn_cg_slot *slots = dn_alloc(sizeof *slots * (size_t)(em->params.n + 1));
-  int n = 0;
-  for (int i = 0; i < em->params.n; i++) {
-    dn_param *p = em->params.v[i];
-    if (!p->trainable) continue;
-    slots[n] = (dn_cg_slot){p->name, dn_shape_count(p->shape), em->param_off[i], em->grad_off[i], {em->opt_off[0][i], em->opt_off[1][i]}};
-    n++;
-  }
-  dn_cg_emit_update(c, &train->train, slots, n, em->real, "st", "dn_step");
-}
-
-/* --- the training step split by samples over the threads ------------------------------- */
-
 /* The gradients' block: every trainable parameter's, contiguous from grad_base (layout). */
 static void grad_block(const dn_em *em, size_t *base, size_t *bytes) {
   size_t lo = SIZE_MAX, hi = 0;
@@ -712,6 +698,35 @@ static void grad_block(const dn_em *em, size_t *base, size_t *bytes) {
   *base = lo == SIZE_MAX ? 0 : lo;
   *bytes = hi > *base ? hi - *base : 0;
 }
+
+/* The optimizer slots of the trainable parameters' elements [lo, hi) of the gradients'
+ * block (element indices from gbase): whole parameters, or the pieces a slice cuts out of
+ * them (part_step). Returns their count. */
+static int param_slots(const dn_em *em, size_t gbase, size_t lo, size_t hi, dn_cg_slot *slots) {
+  int n = 0;
+  for (int i = 0; i < em->params.n; i++) {
+    dn_param *p = em->params.v[i];
+    if (!p->trainable) continue;
+    size_t first = (em->grad_off[i] - gbase) / em->esize, count = (size_t)dn_shape_count(p->shape);
+    size_t a = first > lo ? first : lo, b = first + count < hi ? first + count : hi;
+    if (a >= b) continue;
+    size_t d = (a - first) * em->esize;
+    slots[n++] = (dn_cg_slot){p->name, (int64_t)(b - a), em->param_off[i] + d, em->grad_off[i] + d,
+                              {em->opt_off[0][i] + d, em->opt_off[1][i] + d}};
+  }
+  return n;
+}
+
+static void update(dn_em *em, dn_graph *train, dn_buf *c) {
+  size_t gbase, gbytes;
+  grad_block(em, &gbase, &gbytes);
+  dn_cg_slot *slots = dn_alloc(sizeof *slots * (size_t)(em->params.n + 1));
+  int n = param_slots(em, gbase, 0, gbytes / em->esize, slots);
+  dn_cg_emit_update(c, &train->train, slots, n, em->real, "st", "dn_step");
+}
+
+/* --- the training step split by samples over the threads ------------------------------- */
+
 
 /* With --threads T and a training graph that splits by samples (pipeline.h), the training
  * step runs T copies of the training body for batch B / T at once, one per thread, each on
@@ -794,17 +809,7 @@ static int part_step(dn_em *em, dn_graph *train, dn_buf *c, int with_update) {
     if (hi > ng) hi = ng;
     dn_buf_printf(c, "    case %d:\n", t);
     if (lo < hi) part_mean(em, c, gbase, lo, hi);
-    int n = 0;
-    for (int i = 0; update_here && i < em->params.n; i++) {  /* the parameters' pieces in [lo, hi) */
-      dn_param *p = em->params.v[i];
-      if (!p->trainable) continue;
-      size_t first = (em->grad_off[i] - gbase) / em->esize, count = (size_t)dn_shape_count(p->shape);
-      size_t a = first > lo ? first : lo, b = first + count < hi ? first + count : hi;
-      if (a >= b) continue;
-      size_t d = (a - first) * em->esize;
-      slots[n++] = (dn_cg_slot){p->name, (int64_t)(b - a), em->param_off[i] + d, em->grad_off[i] + d,
-                                {em->opt_off[0][i] + d, em->opt_off[1][i] + d}};
-    }
+    int n = update_here ? param_slots(em, gbase, lo, hi, slots) : 0;
     if (n) {
       dn_buf_printf(c, "    {\n");
       dn_cg_emit_update(c, &train->train, slots, n, em->real, "st", "dn_step");
@@ -825,13 +830,11 @@ static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *dat
     dn_em_body ev = {.g = infer, .in_expr = input_exprs(em, infer, 1), .n_out = infer->outputs.n, .want_loss = 1};
     if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, em->arena_off, data)) return 1;
   }
-  if (train) {
+  if (train && em->o->train_part && em->o->threads > 1) {  /* P_grad_v runs the copies too */
+    if (part_body(em, em->o->train_part, data)) return 1;
+  } else if (train) {
     dn_em_body gr = {.g = train, .in_expr = input_exprs(em, train, 1), .want_loss = 1, .want_grads = 1};
-    if (em->o->train_part && em->o->threads > 1) {  /* P_grad_v runs the copies too */
-      if (part_body(em, em->o->train_part, data)) return 1;
-    } else if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, em->arena_off, data)) {
-      return 1;
-    }
+    if (emit_body(em, &gr, dn_fmt("%s_body_grad", P), 0, em->arena_off, data)) return 1;
   }
   const char *st = em->embed ? dn_fmt("state ? (char *)state : (char *)%s_workspace.b", P) : "(char *)state";
   dn_buf *c = &em->fns;
