@@ -80,39 +80,40 @@ paste <(tail -2 "$T/eval.txt") <(tail -2 "$T/eval40.txt") | awk '{ d = $2 - $4; 
 
 # 3. SIGKILL during training, then --resume: same weights as an uninterrupted run
 gen 3000 4 "$T/big.csv"
-# (200 epochs of 188 steps: 12 were often over before the kill, leaving only the resumption
-# of a finished run to test; the resumed run must say it starts mid-way)
-args=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs 200 --log "$T/full.csv" -o "$T/full.safetensors" -q)
-"$DNNCC" "${args[@]}" > /dev/null 2>&1 || fail "uninterrupted run failed"
-rargs=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs 200 --log "$T/res.csv" -o "$T/res.safetensors"
-       --checkpoint "$T/ck2")
-"$DNNCC" "${rargs[@]}" -q > /dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do [ -s "$T/ck2/checkpoint.dnck" ] && break; sleep 0.02; done
-kill -9 $pid 2> /dev/null
-wait $pid 2> /dev/null
-[ -s "$T/ck2/checkpoint.dnck" ] || fail "no checkpoint before the kill"
-ls "$T/ck2" | grep -v '^checkpoint.dnck$' && fail "temporary files left in the checkpoint directory"
-"$DNNCC" "${rargs[@]}" --resume > /dev/null 2> "$T/resume.txt" || { cat "$T/resume.txt"; fail "resume failed"; }
-grep -Eq 'resuming after epoch ([1-9]|[1-9][0-9]|1[0-9][0-9]) ' "$T/resume.txt" ||
-  fail "the kill did not land mid-run: $(grep resum "$T/resume.txt")"
+# killed_resumed WHAT CKDIR ARGS...: runs `dnncc ARGS --checkpoint CKDIR` quietly, kills it
+# once a checkpoint exists, then continues it with --resume, which must say it starts
+# before the last of the E epochs (E = 200 epochs of 188 steps: 12 were often over before
+# the kill, leaving only the resumption of a finished run to test). WHAT prefixes the
+# failure messages.
+E=200
+killed_resumed() {
+  local what=$1 ck=$2
+  shift 2
+  "$DNNCC" "$@" --checkpoint "$ck" -q > /dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 600); do [ -s "$ck/checkpoint.dnck" ] && break; sleep 0.02; done
+  kill -9 $pid 2> /dev/null
+  wait $pid 2> /dev/null
+  [ -s "$ck/checkpoint.dnck" ] || fail "${what}no checkpoint before the kill"
+  ls "$ck" | grep -v '^checkpoint.dnck$' && fail "${what}temporary files left in the checkpoint directory"
+  "$DNNCC" "$@" --checkpoint "$ck" --resume > /dev/null 2> "$ck.resume.txt" ||
+    { cat "$ck.resume.txt"; fail "${what}resume failed"; }
+  awk -v e="$E" '/resuming after epoch/ { n = $5 } END { exit !(n >= 1 && n < e) }' "$ck.resume.txt" ||
+    fail "${what}the kill did not land mid-run: $(grep resum "$ck.resume.txt")"
+}
+"$DNNCC" train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs "$E" --log "$T/full.csv" -o "$T/full.safetensors" -q \
+  > /dev/null 2>&1 || fail "uninterrupted run failed"
+killed_resumed "" "$T/ck2" train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs "$E" --log "$T/res.csv" -o "$T/res.safetensors"
 cmp -s "$T/full.safetensors" "$T/res.safetensors" || fail "resumed run ends with different weights"
 diff <(cut -d, -f1-7 "$T/full.csv") <(cut -d, -f1-7 "$T/res.csv") > /dev/null || fail "resumed log differs"
 
 # 3b. the same with --threads 2, whose step splits the batch (8 samples per thread, as the
 # banner says): deterministic, so a killed and resumed run again ends with the same weights
-targs=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs 200 -o "$T/tfull.safetensors" --threads 2)
-"$DNNCC" "${targs[@]}" > /dev/null 2> "$T/tfull.txt" || { cat "$T/tfull.txt"; fail "--threads 2 run failed"; }
+targs=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs "$E" --threads 2)
+"$DNNCC" "${targs[@]}" -o "$T/tfull.safetensors" > /dev/null 2> "$T/tfull.txt" ||
+  { cat "$T/tfull.txt"; fail "--threads 2 run failed"; }
 grep -q 'batch 16, 2 threads (8 samples each)' "$T/tfull.txt" || fail "--threads 2 banner: $(head -1 "$T/tfull.txt")"
-trargs=(train "$T/mlp.dnn" --data "csv:$T/big.csv" --epochs 200 -o "$T/tres.safetensors" --threads 2 --checkpoint "$T/ck3")
-"$DNNCC" "${trargs[@]}" -q > /dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do [ -s "$T/ck3/checkpoint.dnck" ] && break; sleep 0.02; done
-kill -9 $pid 2> /dev/null
-wait $pid 2> /dev/null
-[ -s "$T/ck3/checkpoint.dnck" ] || fail "--threads 2: no checkpoint before the kill"
-"$DNNCC" "${trargs[@]}" --resume > /dev/null 2> "$T/tresume.txt" || { cat "$T/tresume.txt"; fail "--threads 2 resume failed"; }
-grep -Eq 'resuming after epoch ([1-9]|[1-9][0-9]|1[0-9][0-9]) ' "$T/tresume.txt" || fail "--threads 2: the kill did not land mid-run: $(grep resum "$T/tresume.txt")"
+killed_resumed "--threads 2: " "$T/ck3" "${targs[@]}" -o "$T/tres.safetensors"
 cmp -s "$T/tfull.safetensors" "$T/tres.safetensors" || fail "--threads 2: resumed run ends with different weights"
 
 # 4. bad data: a label out of range is an error before training; no weights file
