@@ -24,6 +24,7 @@ enum {
   DN_KNEED_WG44R = 1u << 7,  /* the 4 x 4 weight-gradient kernel reading dy in place */
   DN_KNEED_WG35R = 1u << 8,  /* the 3 x 5 one */
   DN_KNEED_SMALL = 1u << 9,  /* the dot-product and register-block products alone (--blas) */
+  DN_KNEED_WG83R = 1u << 10, /* the 8 x 3 weight-gradient kernel reading dy in place */
 };
 
 /* Spatial geometry of one convolution: input [C, H, W] per sample, output [F, OH, OW]. */

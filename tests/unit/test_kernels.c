@@ -273,8 +273,10 @@ static void conv_cases(void) {
   conv_case("conv rows of 32", (cgeo){2, 3, 9, 32, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
   conv_case("conv rows of 16 stacked", (cgeo){4, 2, 6, 18, 6, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0});
   /* few input channels, rows of whole vectors, whole filter tiles: the weight gradient reads
-   * dy in place (4 x 4 tiles; grouped) */
+   * dy in place (8 x 3 tiles: R = 27 and 25, the latter with a last tile of one column; 4 x 4
+   * tiles for 4 filters a group) */
   conv_case("conv rows of 32, dy in place", (cgeo){3, 3, 5, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
+  conv_case("conv 5x5 rows of 16, dy in place", (cgeo){2, 1, 6, 16, 16, 5, 5, 1, 1, 2, 2, 1, 1, 1, 0, 0});
   conv_case("conv rows of 16 grouped, dy in place", (cgeo){2, 4, 4, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0});
   conv_case("conv1d", (cgeo){3, 3, 1, 11, 5, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, 1});
   conv_case("conv1d groups", (cgeo){2, 4, 1, 9, 6, 1, 2, 1, 1, 0, 1, 1, 2, 2, 0, 1});
