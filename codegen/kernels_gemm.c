@@ -929,9 +929,15 @@ static void dnk_gemm_blas(dn_buf *c, const dn_gemm *g, const char *out, const ch
  * 4096 -> 256: a quarter of the product's time); computed as W @ x^T it packs x instead.
  * With threads it also replaces the row split of 1-16 MFLOP products (each thread packed the
  * whole weight): LeNet-5's 400 -> 120 forward on one thread, 58-60 -> 50-52 us, and the
- * 2-thread step 1300 -> 1240-1276 us. */
+ * 2-thread step 1300 -> 1240-1276 us. Only while C^T stays in the L2 cache (at most
+ * DNK_SWAP_BYTES): its transposition into C reads it once per 16 rows of C. A wide layer's
+ * C^T did not (256 -> 4096, a training step's forward at 1 thread: batch 64, 1 MB of C^T,
+ * 93-99 GFLOP/s swapped, 133-144 not; batch 256, 95 against 174-178; 1024 -> 1024 at batch
+ * 256, 160-162 against 177-183). */
+#define DNK_SWAP_BYTES (256 * 1024)
 static int dnk_swap_ok(const dn_cg_ctx *ctx, const dn_gemm *g) {
-  return g->tb && !g->ta && (g->nb == 1 || g->sc != 0) && g->m >= 16 && g->n > g->m && ctx->scratch;
+  return g->tb && !g->ta && (g->nb == 1 || g->sc != 0) && g->m >= 16 && g->n > g->m && ctx->scratch &&
+         dn_kscratch_bytes(ctx, (long long)g->m * g->n) <= DNK_SWAP_BYTES;
 }
 
 /* The register-block product for a serial float product with B's rows contiguous and M
@@ -965,19 +971,80 @@ static void dnk_small_call(dn_buf *out, const dn_kreg *r, const dn_gemm *g, cons
   dn_buf_printf(out, "#else\n");
 }
 
+/* Prints dnncc's own product C_b = op(A_b) @ op(B_b) (inside the batch loop of dn_kgemm_emit):
+ * swapped (dnk_swap_ok), split by rows over the threads, a register-block product, or the
+ * tiled GEMM. */
+static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char *out, const char *const *in, const char *acc,
+                         int outer_par, double flop) {
+  dn_buf_printf(c, "    dnk_view dk_va = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[0], (long long)g->sa,
+                (long long)(g->ta ? 1 : g->k), (long long)(g->ta ? g->m : 1));
+  dn_buf_printf(c, "    dnk_view dk_vb = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[1], (long long)g->sb,
+                (long long)(g->tb ? 1 : g->n), (long long)(g->tb ? g->k : 1));
+  dn_buf_printf(c, "    dnk_outv dk_vc = dnk_out((%s) + dk_b * %lld, %lld, 1);\n", out, (long long)g->sc, (long long)g->n);
+  int rows = ctx->threads > 1 && !outer_par && flop < DNK_PAR_FLOP && flop >= DNK_ROWS_FLOP && !g->ta &&
+             g->m >= 16 * ctx->threads;
+  int par = ctx->threads > 1 && !outer_par && flop >= DNK_PAR_FLOP;
+  if (dnk_swap_ok(ctx, g) && !outer_par) {  /* one scratch area: not in the threaded batch loop */
+    /* C^T = B^T @ A^T into the scratch area, then transposed into C: the weight B^T
+     * (N rows) is read in place by the micro-kernel and only A (M < N rows) is packed */
+    dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (long long)g->m * g->n));
+    dn_buf_printf(c,
+                  "    dnk_real *dk_ct = (dnk_real *)(%s);\n"
+                  "    dnk_view dk_wa = dnk_dense(dk_vb.p, dk_vb.cs, 1), dk_xb = dnk_dense(dk_va.p, 1, dk_va.rs);\n"
+                  "    dnk_outv dk_vt = dnk_out(dk_ct, %lld, 1);\n"
+                  "    long dk_i0, dk_i, dk_j;\n"
+                  "    dnk_gemm(%lld, %lld, %lld, &dk_wa, &dk_xb, &dk_vt, 0, %d, NULL);\n"
+                  "    for (dk_i0 = 0; dk_i0 < %lld; dk_i0 += 16)  /* in blocks of 16 rows of C: reads of 16 */\n"
+                  "      for (dk_j = 0; dk_j < %lld; ++dk_j)\n"
+                  "        for (dk_i = dk_i0; dk_i < dk_i0 + 16 && dk_i < %lld; ++dk_i) dk_vc.p[dk_i * %lld + dk_j] = dk_ct[dk_j * %lld + dk_i];\n",
+                  ctx->scratch, (long long)g->m,
+                  (long long)g->n, (long long)g->m, (long long)g->k, par, (long long)g->m, (long long)g->n,
+                  (long long)g->m, (long long)g->n, (long long)g->m);
+  } else if (rows)
+    dn_buf_printf(c, "    dnk_gemm_rows(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s);\n", (long long)g->m, (long long)g->n,
+                  (long long)g->k, acc);
+  else {
+    const dn_kreg *r = par ? NULL : dnk_reg_pick(ctx, g);
+    if (r) dnk_small_call(c, r, g, "dk_va.p", "dk_vb.p", "dk_vc.p", acc);
+    dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d, NULL);\n", (long long)g->m, (long long)g->n,
+                  (long long)g->k, acc, par);
+    if (r) dn_buf_printf(c, "#endif\n");
+  }
+}
+
+/* With --blas openblas, the products with at most DNK_OWN_SIDE rows (a batch of samples
+ * through a layer: the forward and data gradient) or terms per sum (its weight gradient) run
+ * dnncc's kernels on AVX-512 and cblas_sgemm elsewhere. OpenBLAS packs both operands on every
+ * call; measured inside training steps at 1 thread (dense layers 4096 -> 256, 784 -> 256,
+ * 256 -> 4096, 1024 -> 1024, 512 -> 512; forward / data gradient / weight gradient GFLOP/s,
+ * docs/performance.md): batch 16, dnncc 97-115 / 76-102 / 100-162, OpenBLAS 40-72 / 75-111 /
+ * 57-116; batch 64, dnncc 127-179 / 127-171 / 125-172, OpenBLAS 95-147 / 125-175 / 105-177;
+ * from batch 256 on OpenBLAS is as fast or faster (weight gradients of 1024 terms: 155-183
+ * against 138-153). */
+#define DNK_OWN_SIDE 64
+
 int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   const dn_gemm *g = &n->gemm;
   int blas = ctx->blas && strcmp(ctx->real, "float") == 0;
   double flop = 2.0 * (double)g->m * (double)g->n * (double)g->k;
   int outer_par = ctx->threads > 1 && g->nb > 1 && g->sc != 0 && flop * (double)g->nb >= DNK_PAR_FLOP;
   const char *acc = g->sc == 0 && g->nb > 1 ? "dk_b > 0" : "0";  /* a summed batch adds to C after the first */
+  /* --blas: on AVX-512, products of at most DNK_OWN_SIDE rows or terms per sum stay dnncc's */
+  int own = blas && !outer_par && (g->m <= DNK_OWN_SIDE || g->k <= DNK_OWN_SIDE);
   ctx->need |= blas ? DN_KNEED_CBLAS : DN_KNEED_GEMM;
+  if (own) ctx->need |= DN_KNEED_GEMM;
   dn_buf_printf(c, "{  /* gemm: %lld x [%lld x %lld] @ [%lld x %lld]%s%s%s */\n  long dk_b;\n", (long long)g->nb,
                 (long long)g->m, (long long)g->k, (long long)g->k, (long long)g->n, g->ta ? ", A transposed" : "",
                 g->tb ? ", B transposed" : "", g->sc == 0 && g->nb > 1 ? ", summed" : "");
   if (outer_par) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_b = 0; dk_b < %lld; ++dk_b) {\n", (long long)g->nb);
-  if (blas) {
+  if (own) {
+    dn_buf_printf(c, "#if defined(__AVX512F__)\n");
+    dnk_gemm_own(c, ctx, g, out, in, acc, outer_par, flop);
+    dn_buf_printf(c, "#else\n");
+    dnk_gemm_blas(c, g, out, in);
+    dn_buf_printf(c, "#endif\n");
+  } else if (blas) {
     /* products under DNK_ROWS_FLOP that dnncc has a register kernel for stay dnncc's on
      * AVX-512 (OpenBLAS ran a classifier's 0.3 MFLOP products at 26-64% of its own
      * 1024^3 speed, dnncc's kernels at 52-112%; docs/performance.md) */
@@ -994,40 +1061,7 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
     dnk_gemm_blas(c, g, out, in);
     if (r || dots) dn_buf_printf(c, "#endif\n");
   } else {
-    dn_buf_printf(c, "    dnk_view dk_va = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[0], (long long)g->sa,
-                  (long long)(g->ta ? 1 : g->k), (long long)(g->ta ? g->m : 1));
-    dn_buf_printf(c, "    dnk_view dk_vb = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[1], (long long)g->sb,
-                  (long long)(g->tb ? 1 : g->n), (long long)(g->tb ? g->k : 1));
-    dn_buf_printf(c, "    dnk_outv dk_vc = dnk_out((%s) + dk_b * %lld, %lld, 1);\n", out, (long long)g->sc, (long long)g->n);
-    int rows = ctx->threads > 1 && !outer_par && flop < DNK_PAR_FLOP && flop >= DNK_ROWS_FLOP && !g->ta &&
-               g->m >= 16 * ctx->threads;
-    int par = ctx->threads > 1 && !outer_par && flop >= DNK_PAR_FLOP;
-    if (dnk_swap_ok(ctx, g) && !outer_par) {  /* one scratch area: not in the threaded batch loop */
-      /* C^T = B^T @ A^T into the scratch area, then transposed into C: the weight B^T
-       * (N rows) is read in place by the micro-kernel and only A (M < N rows) is packed */
-      dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (long long)g->m * g->n));
-      dn_buf_printf(c,
-                    "    dnk_real *dk_ct = (dnk_real *)(%s);\n"
-                    "    dnk_view dk_wa = dnk_dense(dk_vb.p, dk_vb.cs, 1), dk_xb = dnk_dense(dk_va.p, 1, dk_va.rs);\n"
-                    "    dnk_outv dk_vt = dnk_out(dk_ct, %lld, 1);\n"
-                    "    long dk_i0, dk_i, dk_j;\n"
-                    "    dnk_gemm(%lld, %lld, %lld, &dk_wa, &dk_xb, &dk_vt, 0, %d, NULL);\n"
-                    "    for (dk_i0 = 0; dk_i0 < %lld; dk_i0 += 16)  /* in blocks of 16 rows of C: reads of 16 */\n"
-                    "      for (dk_j = 0; dk_j < %lld; ++dk_j)\n"
-                    "        for (dk_i = dk_i0; dk_i < dk_i0 + 16 && dk_i < %lld; ++dk_i) dk_vc.p[dk_i * %lld + dk_j] = dk_ct[dk_j * %lld + dk_i];\n",
-                    ctx->scratch, (long long)g->m,
-                    (long long)g->n, (long long)g->m, (long long)g->k, par, (long long)g->m, (long long)g->n,
-                    (long long)g->m, (long long)g->n, (long long)g->m);
-    } else if (rows)
-      dn_buf_printf(c, "    dnk_gemm_rows(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s);\n", (long long)g->m, (long long)g->n,
-                    (long long)g->k, acc);
-    else {
-      const dn_kreg *r = par ? NULL : dnk_reg_pick(ctx, g);
-      if (r) dnk_small_call(c, r, g, "dk_va.p", "dk_vb.p", "dk_vc.p", acc);
-      dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d, NULL);\n", (long long)g->m, (long long)g->n,
-                    (long long)g->k, acc, par);
-      if (r) dn_buf_printf(c, "#endif\n");
-    }
+    dnk_gemm_own(c, ctx, g, out, in, acc, outer_par, flop);
   }
   dn_buf_printf(c, "  }\n}\n");
   return 0;
