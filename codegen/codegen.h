@@ -25,7 +25,8 @@
  *
  * State layout: parameters first (P_params[i].offset, bytes), then gradients, optimizer
  * state, the step counter, then the liveness-planned activation arena (with a split
- * training step, dn_emit_opts.train_part, also the threads' blocks, over the arena). The
+ * training step or split inference, dn_emit_opts.train_part and infer_part, also the
+ * threads' blocks, over the arena). The
  * `_v` functions return double. With use_double, the element type is double everywhere
  * (gradcheck): float tensors passed through in/out are double arrays then, and offsets
  * count double elements.
@@ -52,6 +53,8 @@ typedef struct dn_emit_opts {
   dn_graph *train_part;        /* with threads > 1: the training graph for batch / threads
                                   (dn_pipeline_opts.split); the training step then runs
                                   one copy per thread on its part of the batch */
+  dn_graph *infer_part;        /* the same for the inference graph: P_forward_v and
+                                  P_evaluate_v run one copy per thread */
 } dn_emit_opts;
 
 /* Emits C for the inference graph and, when train != NULL, the training graph (which must

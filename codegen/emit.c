@@ -822,13 +822,84 @@ static int part_step(dn_em *em, dn_graph *train, dn_buf *c, int with_update) {
   return update_here;
 }
 
+/* --- inference split by samples over the threads --------------------------------------- */
+
+/* With --threads T and an inference graph that splits by samples (pipeline.h), P_forward_v
+ * and P_evaluate_v run T copies of their body for batch B / T at once, one per thread, each
+ * on its part of the inputs and outputs with its own arena and kernel scratch (a block of
+ * em->ipart_bytes; the blocks lie over the arena, as the training step's do) and serial
+ * kernels (the reasons are part_body's). Prints P_body_forward_part(ps, st, dn_part, in, out)
+ * and, with a loss, P_body_evaluate_part. */
+static int infer_part_bodies(dn_em *em, dn_graph *part, dn_buf *data) {
+  int threads = em->ctx.threads;
+  const char *scratch = em->ctx.scratch;
+  size_t scratch_bytes = em->ctx.scratch_bytes;
+  em->pvar = "ps";
+  em->ctx.threads = 1;
+  em->ctx.scratch = dn_fmt("(st + %s_IPART_SCRATCH_OFF)", em->P);
+  em->ctx.scratch_bytes = 0;
+  dn_em_body fw = {.g = part, .in_expr = input_exprs(em, part, 0), .n_out = part->outputs.n};
+  int err = emit_body(em, &fw, dn_fmt("%s_body_forward_part", em->P), 1, 0, data);
+  size_t arena = fw.plan.total;
+  if (!err && part->loss_mean) {
+    dn_em_body ev = {.g = part, .in_expr = input_exprs(em, part, 1), .n_out = part->outputs.n, .want_loss = 1};
+    err = emit_body(em, &ev, dn_fmt("%s_body_evaluate_part", em->P), 1, 0, data);
+    if (ev.plan.total > arena) arena = ev.plan.total;
+  }
+  size_t part_scratch = em->ctx.scratch_bytes;
+  em->pvar = "st";
+  em->ctx.threads = threads;
+  em->ctx.scratch = scratch;
+  em->ctx.scratch_bytes = scratch_bytes;
+  if (err) return 1;
+  em->ipart_scratch_off = round64(arena);
+  em->ipart_bytes = round64(em->ipart_scratch_off + part_scratch);
+  size_t blocks = em->ipart_bytes * (size_t)em->o->threads;
+  if (blocks > em->arena_bytes) em->arena_bytes = blocks;
+  return 0;
+}
+
+/* The body of P_forward_v (evaluate 0) or P_evaluate_v over infer_part_bodies' copies: the
+ * thread of part q passes pointers q parts into every input and output. */
+static void infer_part_call(dn_em *em, dn_graph *part, dn_buf *c, const char *st, int evaluate) {
+  int T = em->o->threads;
+  dn_buf_printf(c, "  char *st = %s;\n  long dn_q;\n", st);
+  if (evaluate) dn_buf_printf(c, "  double dn_loss = 0, dn_lp[%d];\n", T);
+  dn_buf_printf(c, "  /* %d parts of %lld samples, one per thread (%s_body_%s_part) */\n", T, (long long)part->batch, em->P,
+                evaluate ? "evaluate" : "forward");
+  dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", T);
+  dn_buf_printf(c, "  for (dn_q = 0; dn_q < %d; ++dn_q) {\n    void *dn_in[%d], *dn_out[%d];\n", T, part->inputs.n + 1,
+                part->outputs.n + 1);
+  for (int i = 0, k = 0; i < part->inputs.n; i++) {
+    dn_input *in = part->inputs.v[i];
+    if (!evaluate && !in->for_inference) continue;
+    size_t bytes = (size_t)dn_shape_count(in->sample) * (size_t)(in->is_class ? 4 : em->esize) * (size_t)part->batch;
+    dn_buf_printf(c, "    dn_in[%d] = (char *)in[%d] + dn_q * %zu;\n", k, k, bytes);
+    k++;
+  }
+  for (int i = 0; i < part->outputs.n; i++) {
+    dn_node *x = ((dn_output *)part->outputs.v[i])->node;
+    dn_buf_printf(c, "    dn_out[%d] = (char *)out[%d] + dn_q * %zu;\n", i, i, (size_t)dn_shape_count(x->shape) * em->esize);
+  }
+  dn_buf_printf(c, "    %s%s_body_%s_part(st, st + %zu + dn_q * %zu, dn_q, dn_in, dn_out);\n  }\n",
+                evaluate ? "dn_lp[dn_q] = " : "(void)", em->P, evaluate ? "evaluate" : "forward", em->arena_off,
+                em->ipart_bytes);
+  if (evaluate)
+    dn_buf_printf(c, "  for (dn_q = 0; dn_q < %d; ++dn_q) dn_loss += dn_lp[dn_q];\n  return dn_loss / %d;\n", T, T);
+}
+
 static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *data) {
   const char *P = em->P;
-  dn_em_body fw = {.g = infer, .in_expr = input_exprs(em, infer, 0), .n_out = infer->outputs.n};
-  if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, em->arena_off, data)) return 1;
-  if (infer->loss_mean) {
-    dn_em_body ev = {.g = infer, .in_expr = input_exprs(em, infer, 1), .n_out = infer->outputs.n, .want_loss = 1};
-    if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, em->arena_off, data)) return 1;
+  dn_graph *ipart = em->o->threads > 1 ? em->o->infer_part : NULL;
+  if (ipart) {
+    if (infer_part_bodies(em, ipart, data)) return 1;
+  } else {
+    dn_em_body fw = {.g = infer, .in_expr = input_exprs(em, infer, 0), .n_out = infer->outputs.n};
+    if (emit_body(em, &fw, dn_fmt("%s_body_forward", P), 1, em->arena_off, data)) return 1;
+    if (infer->loss_mean) {
+      dn_em_body ev = {.g = infer, .in_expr = input_exprs(em, infer, 1), .n_out = infer->outputs.n, .want_loss = 1};
+      if (emit_body(em, &ev, dn_fmt("%s_body_evaluate", P), 1, em->arena_off, data)) return 1;
+    }
   }
   if (train && em->o->train_part && em->o->threads > 1) {  /* P_grad_v runs the copies too */
     if (part_body(em, em->o->train_part, data)) return 1;
@@ -838,9 +909,20 @@ static int entry_points(dn_em *em, dn_graph *infer, dn_graph *train, dn_buf *dat
   }
   const char *st = em->embed ? dn_fmt("state ? (char *)state : (char *)%s_workspace.b", P) : "(char *)state";
   dn_buf *c = &em->fns;
-  dn_buf_printf(c, "void %s_forward_v(void *state, void *const *in, void *const *out) {\n  (void)%s_body_forward(%s, in, out);\n}\n\n", P, P, st);
-  if (infer->loss_mean)
-    dn_buf_printf(c, "double %s_evaluate_v(void *state, void *const *in, void *const *out) {\n  return %s_body_evaluate(%s, in, out);\n}\n\n", P, P, st);
+  if (ipart) {
+    dn_buf_printf(c, "void %s_forward_v(void *state, void *const *in, void *const *out) {\n", P);
+    infer_part_call(em, ipart, c, st, 0);
+    dn_buf_printf(c, "}\n\n");
+    if (infer->loss_mean) {
+      dn_buf_printf(c, "double %s_evaluate_v(void *state, void *const *in, void *const *out) {\n", P);
+      infer_part_call(em, ipart, c, st, 1);
+      dn_buf_printf(c, "}\n\n");
+    }
+  } else {
+    dn_buf_printf(c, "void %s_forward_v(void *state, void *const *in, void *const *out) {\n  (void)%s_body_forward(%s, in, out);\n}\n\n", P, P, st);
+    if (infer->loss_mean)
+      dn_buf_printf(c, "double %s_evaluate_v(void *state, void *const *in, void *const *out) {\n  return %s_body_evaluate(%s, in, out);\n}\n\n", P, P, st);
+  }
   if (!train) return 0;
   if (em->part_bytes) {
     dn_buf_printf(c, "double %s_grad_v(void *state, void *const *in) {\n  char *st = (char *)state;\n", P);
@@ -911,6 +993,12 @@ int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c
   if (em.part_bytes)
     dn_buf_printf(c, "/* The per-thread training body's scratch, in each thread's block. */\n#define %s_PART_SCRATCH_OFF %zu\n\n", em.P,
                   em.part_scratch_off);
+  if (em.ipart_bytes)
+    dn_buf_printf(c, "/* The per-thread inference bodies' scratch, in each thread's block. */\n#define %s_IPART_SCRATCH_OFF %zu\n\n", em.P,
+                  em.ipart_scratch_off);
+  if (o->dump_plan && em.ipart_bytes)
+    fprintf(o->dump_plan, "inference split by samples: %d blocks of %zu bytes (the arena above, scratch at %zu) "
+                          "from offset %zu, over the arena\n", o->threads, em.ipart_bytes, em.ipart_scratch_off, em.arena_off);
   if (o->dump_plan && em.part_bytes)
     fprintf(o->dump_plan, "training step split by samples: %d blocks of %zu bytes (gradients, the arena above, scratch at %zu) "
                           "from offset %zu, over the arena\n", o->threads, em.part_bytes, em.part_scratch_off, em.arena_off);

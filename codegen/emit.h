@@ -88,6 +88,9 @@ typedef struct dn_em {
   size_t part_bytes;       /* with a per-thread training body: one thread's gradients, arena
                               and scratch (0: none) */
   size_t part_scratch_off; /* its scratch, in the block */
+  size_t ipart_bytes;      /* with per-thread inference bodies: one thread's arena and scratch
+                              (0: none) */
+  size_t ipart_scratch_off; /* their scratch, in the block */
 } dn_em;
 
 /* A body being emitted: one graph, the roots it computes, how inputs/outputs reach it. */

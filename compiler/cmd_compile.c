@@ -89,6 +89,7 @@ int dn_cmd_compile(const dn_options *o) {
   eo.n_weights = ws.n;
   eo.dump_plan = o->dump && strcmp(o->dump, "plan") == 0 ? stdout : NULL;
   eo.train_part = u.train_part;
+  eo.infer_part = u.infer_part;
   dn_buf c = {0}, h = {0};
   int rc = dn_emit_c(u.infer, u.train, &eo, &c, &h) ? 1 : write_outputs(c_path, &c, &h);
   dn_buf_free(&c);

@@ -67,6 +67,7 @@ static int compile_and_link(const dn_model_opts *o, dn_model *m) {
   eo.use_double = o->use_double;
   eo.dump_plan = o->dump && strcmp(o->dump, "plan") == 0 ? stdout : NULL;
   eo.train_part = m->unit.train_part;
+  eo.infer_part = m->unit.infer_part;
   dn_buf c = {0};
   if (dn_emit_c(m->unit.infer, m->unit.train, &eo, &c, NULL)) {
     dn_buf_free(&c);

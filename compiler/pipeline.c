@@ -48,6 +48,25 @@ int dn_sample_separable(const dn_graph *g) {
   return separable_nodes(g, chain);
 }
 
+/* An inference graph splits by samples when every output is batched and no node mixes
+ * samples (the loss's batch mean aside: the mean of equal parts' means is the batch's). */
+static int infer_separable(const dn_graph *g) {
+  for (int i = 0; i < g->outputs.n; i++)
+    if (!((const dn_output *)g->outputs.v[i])->node->batched) return 0;
+  if (!g->loss_mean) return separable_nodes(g, NULL);
+  return dn_sample_separable(g);
+}
+
+/* The passes of an inference graph fresh from dn_sema. */
+static int infer_passes(const dn_pipeline_opts *o, dn_graph *g) {
+  dn_ir_verify(g);
+  if (dn_unroll_scans(g, 0)) return 1;
+  dn_hoist_scan_inputs(g);
+  dn_simplify(g, o->opt_level);
+  dn_ir_verify(g);
+  return 0;
+}
+
 int dn_pipeline(const dn_pipeline_opts *o, dn_unit *u) {
   memset(u, 0, sizeof *u);
   u->prog = dn_parse_file(o->file);
@@ -62,12 +81,11 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
   int64_t batch = o->batch ? o->batch : o->want_train ? cfg.batch : 1;
 
   u->infer = dn_sema(u->prog, o->file, batch, DN_MODE_INFER);
-  if (!u->infer) return 1;
-  dn_ir_verify(u->infer);
-  if (dn_unroll_scans(u->infer, 0)) return 1;
-  dn_hoist_scan_inputs(u->infer);
-  dn_simplify(u->infer, o->opt_level);
-  dn_ir_verify(u->infer);
+  if (!u->infer || infer_passes(o, u->infer)) return 1;
+  if (o->split > 1 && batch % o->split == 0 && infer_separable(u->infer)) {
+    u->infer_part = dn_sema(u->prog, o->file, batch / o->split, DN_MODE_INFER);
+    if (!u->infer_part || infer_passes(o, u->infer_part)) return 1;
+  }
   if (dumping(o, "ir")) dn_ir_dump(u->infer, stdout);
   if (!o->want_train) return 0;
 

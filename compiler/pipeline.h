@@ -22,8 +22,9 @@ typedef struct dn_pipeline_opts {
   int want_train;        /* also build the training graph and differentiate it */
   int opt_level;         /* 0: no simplification beyond DCE */
   const char *dump;      /* "ast", "ir", "grad" (plan is printed by codegen) or NULL */
-  int split;             /* > 1 with want_train: also the training graph for batch / split
-                            (dn_unit.train_part), when the batch divides and samples do not mix */
+  int split;             /* > 1: also the graphs for batch / split (dn_unit.infer_part and, with
+                            want_train, train_part), each when the batch divides and its samples
+                            do not mix */
 } dn_pipeline_opts;
 
 typedef struct dn_unit {
@@ -31,6 +32,7 @@ typedef struct dn_unit {
   dn_graph *infer;       /* inference graph (running statistics, no dropout) */
   dn_graph *train;       /* training graph with grads (want_train), or NULL */
   dn_graph *train_part;  /* the same for batch / split (see dn_pipeline_opts.split), or NULL */
+  dn_graph *infer_part;  /* the inference graph for batch / split, or NULL */
 } dn_unit;
 
 /* Runs the front end and the graph passes. Returns 0, or 1 after reporting errors. */
