@@ -1371,7 +1371,7 @@ static void dnk_wgrad_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   /* there, 8 x 3 tiles where they pad no more: 24 accumulators, the 3 input vectors held
    * and 8 rows of dy streamed, 14 load slots per 24 multiply-adds against 12 per 16 (the
    * unaligned input loads cross cache lines); R = 27 (3 channels, 3 x 3) without a padded
-   * column. CIFAR CNN's first convolution, weight gradient: 124-141 -> 142-147 GFLOP/s */
+   * column. CIFAR CNN's first convolution, weight gradient in the step: 117-143 -> 142-152 GFLOP/s */
   if (rows_ok && fg % 8 == 0 && fg * ((r + 2) / 3 * 3) <= ((fg + m - 1) / m * m) * ((r + n - 1) / n * n)) m = 8, n = 3;
   int inpl = rows_ok && fg % m == 0;
   long long sn = 1536 / g.hw > 1 && !inpl ? 1536 / g.hw : 1, per_chunk = (k->n + nq - 1) / nq;
