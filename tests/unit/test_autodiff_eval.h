@@ -78,8 +78,8 @@ static void te_ew(const dn_node *n, double **v, double *o) {
   int64_t idx[DN_MAX_RANK], cnt = dn_shape_count(n->shape);
   for (int64_t i = 0; i < cnt; i++) {
     te_unflat(n->shape, i, idx);
-    double x[2];
-    for (int j = 0; j < n->nin; j++) x[j] = v[n->in[j]->id][te_flat(n->in[j]->shape, idx)];
+    double x[2] = {0, 0};  /* (GCC 12 -O3 warned of x[1] for unary ops) */
+    for (int j = 0; j < n->nin && j < 2; j++) x[j] = v[n->in[j]->id][te_flat(n->in[j]->shape, idx)];
     o[i] = n->nin == 1 ? te_unary(n, x[0]) : te_binary(n, x[0], x[1]);
   }
 }
