@@ -108,7 +108,7 @@ START_TEST(test_plot_png) {
   dnrt_series l[1] = {{"loss", x, y, 5, 0xff0000}}, r[1] = {{"acc", x, a, 5, 0x0000ff}};
   dnrt_panel p[2] = {{l, 1}, {r, 1}};
   ck_assert_int_eq(dnrt_plot_png(path, p, 2, 400, 200), 0);
-  size_t len;
+  size_t len = 0;
   uint8_t *png = t_read_all(path, &len), *rgb = NULL;
   int w, h;
   ck_assert_int_eq(t_png_decode(png, len, &w, &h, &rgb), 0);
@@ -156,7 +156,7 @@ START_TEST(test_checkpoint_roundtrip) {
   ck_assert_str_eq(r.log, log);
   dnrt_ckpt_free(&r);
   /* every flipped byte is caught */
-  size_t len;
+  size_t len = 0;
   uint8_t *b = t_read_all(file, &len);
   for (size_t i = 0; i < len; i += 97) {
     b[i] ^= 0x10;
