@@ -23,11 +23,11 @@
 
 /* --- the printed helper ------------------------------------------------------- */
 
-enum { DNK_MC_E = 96, DNK_KC_E = 256 }; /* DNK_MC and DNK_KC of the printed helper */
+enum { DNK_MC_E = 96, DNK_KC_E = 256, DNK_NC_E = 128 }; /* DNK_MC, DNK_KC, DNK_NC of the printed helper */
 
 /* Elements dnk_pack_a_all writes for an M x K matrix. */
 static long long dnk_pack_all_size(long long m, long long k) {
-  return ((m + DNK_MC_E - 1) / DNK_MC_E) * ((k + DNK_KC_E - 1) / DNK_KC_E) * DNK_MC_E * DNK_KC_E;
+  return ((m + DNK_MC_E - 1) / DNK_MC_E) * ((k + DNK_KC_E - 1) / DNK_KC_E) * DNK_MC_E * (k < DNK_KC_E ? k : DNK_KC_E);
 }
 
 long long dn_kscratch_bytes(const dn_cg_ctx *ctx, long long elems) {
@@ -421,14 +421,15 @@ static const char dnk_dconv_text[] =
 
 static const char dnk_driver_text[] =
   "/* All of A [M, K] packed once into d (dnk_pack_all_size elements), in the DNK_MC x\n"
-  " * DNK_KC blocks dnk_gemm walks: block (ib, pb) at (ib * nkb + pb) * DNK_MC * DNK_KC. For an\n"
+  " * DNK_KC blocks dnk_gemm walks: block (ib, pb) at (ib * nkb + pb) * DNK_MC * kcs, kcs the\n"
+  " * smaller of K and DNK_KC (a shallow A takes no more room than it needs). For an\n"
   " * A shared by many products (a convolution's weights, used for every sample and tile). */\n"
   "DNK_MAYBE_UNUSED static inline dnk_real *dnk_pack_a_all(long M, long K, const dnk_view *A, dnk_real *d) {\n"
-  "  long ni = (M + DNK_MC - 1) / DNK_MC, nk = (K + DNK_KC - 1) / DNK_KC, ib, pb;\n"
+  "  long ni = (M + DNK_MC - 1) / DNK_MC, nk = (K + DNK_KC - 1) / DNK_KC, kcs = K < DNK_KC ? K : DNK_KC, ib, pb;\n"
   "  for (ib = 0; ib < ni; ++ib)\n"
   "    for (pb = 0; pb < nk; ++pb) {\n"
   "      long ic = ib * DNK_MC, pc = pb * DNK_KC;\n"
-  "      dnk_pack_a(A, d + (ib * nk + pb) * DNK_MC * DNK_KC, ic, pc, M - ic < DNK_MC ? M - ic : DNK_MC,\n"
+  "      dnk_pack_a(A, d + (ib * nk + pb) * DNK_MC * kcs, ic, pc, M - ic < DNK_MC ? M - ic : DNK_MC,\n"
   "                 K - pc < DNK_KC ? K - pc : DNK_KC);\n"
   "    }\n"
   "  return d;\n"
@@ -451,7 +452,7 @@ static const char dnk_driver_text[] =
   "    dnk_pack_b(B, bp, pc, jc, kc, nc);\n"
   "    for (ic = i0; ic < i1; ic += DNK_MC) {\n"
   "      long mc = i1 - ic < DNK_MC ? i1 - ic : DNK_MC;\n"
-  "      const dnk_real *a = apk ? apk + (ic / DNK_MC * nkb + pc / DNK_KC) * DNK_MC * DNK_KC : ap;\n"
+  "      const dnk_real *a = apk ? apk + (ic / DNK_MC * nkb + pc / DNK_KC) * DNK_MC * (K < DNK_KC ? K : DNK_KC) : ap;\n"
   "      if (!apk && !au) dnk_pack_a(A, ap, ic, pc, mc, kc);\n"
   "      if (au && mc %% DNK_MR) dnk_pack_a(A, ap + (mc - mc %% DNK_MR) * kc, ic + mc - mc %% DNK_MR, pc, mc %% DNK_MR, kc);\n"
   "      for (jr = 0; jr < nc; jr += DNK_NR)\n"
@@ -1005,9 +1006,19 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
                   (long long)g->k, acc);
   else {
     const dn_kreg *r = par ? NULL : dnk_reg_pick(ctx, g);
+    /* A transposed (a weight gradient dy^T @ x) cannot be read in place: every column tile of
+     * C packed all of it again. With more than one tile, where dnk_gemm does not pack A once
+     * itself (M <= DNK_MC and K <= DNK_KC), it is packed once into the scratch area */
+    int pre = !r && g->ta && !outer_par && g->m > 4 && g->n > DNK_NC_E && (g->m > DNK_MC_E || g->k > DNK_KC_E);
     if (r) dnk_small_call(c, r, g, "dk_va.p", "dk_vb.p", "dk_vc.p", acc);
-    dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d, NULL);\n", (long long)g->m, (long long)g->n,
-                  (long long)g->k, acc, par);
+    if (pre) {
+      dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, dnk_pack_all_size(g->m, g->k)));
+      dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d, dnk_pack_a_all(%lld, %lld, &dk_va, (dnk_real *)(%s)));\n",
+                    (long long)g->m, (long long)g->n, (long long)g->k, acc, par, (long long)g->m, (long long)g->k, ctx->scratch);
+    } else {
+      dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s, %d, NULL);\n", (long long)g->m, (long long)g->n,
+                    (long long)g->k, acc, par);
+    }
     if (r) dn_buf_printf(c, "#endif\n");
   }
 }

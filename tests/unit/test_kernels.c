@@ -157,6 +157,11 @@ static void gemm_cases(void) {
   gemm_case("gemm tiled edges", 19, 37, 23, 0, 0, 1, 0);
   gemm_case("gemm tiled edges ta", 17, 45, 29, 1, 0, 1, 0);
   gemm_case("gemm tiled summed", 14, 20, 15, 1, 0, 3, 1);
+  /* A transposed over several column tiles of C: A packed once into the scratch area (M over
+   * DNK_MC; K over DNK_KC with a partial block; a summed batch) */
+  gemm_case("gemm ta prepacked, rows over a block", 100, 150, 40, 1, 0, 1, 0);
+  gemm_case("gemm ta prepacked, deep", 20, 131, 300, 1, 0, 1, 0);
+  gemm_case("gemm ta prepacked summed", 98, 133, 27, 1, 0, 2, 1);
   /* 16 MFLOP of few rows: with threads, the columns in blocks over them (dnk_gemm_small_par) */
   gemm_case("gemm few rows, threaded columns", 4, 2048, 1024, 0, 0, 1, 0);
 }
