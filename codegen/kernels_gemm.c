@@ -1030,8 +1030,8 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
  * 256 -> 4096, 1024 -> 1024, 512 -> 512; forward / data gradient / weight gradient GFLOP/s,
  * docs/performance.md): batch 16, dnncc 97-115 / 76-102 / 100-162, OpenBLAS 40-72 / 75-111 /
  * 57-116; batch 64, dnncc 127-179 / 127-171 / 125-172, OpenBLAS 95-147 / 125-175 / 105-177;
- * from batch 256 on OpenBLAS is as fast or faster (weight gradients of 1024 terms: 155-183
- * against 138-153). */
+ * from batch 256 on OpenBLAS was as fast or faster (weight gradients of 1024 terms: 155-183
+ * against 138-153, 168-176 since A is packed once, dnk_gemm_own). */
 #define DNK_OWN_SIDE 64
 
 int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
