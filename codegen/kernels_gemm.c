@@ -434,6 +434,27 @@ static const char dnk_driver_text[] =
   "    }\n"
   "  return d;\n"
   "}\n"
+  "/* C [M, N] (row stride ldc) = T^T, T [N, M] dense: the result of a product computed\n"
+  " * transposed (dn_kgemm_emit's swap) put in place; 16 x 16 blocks through registers on\n"
+  " * AVX-512 (float), elsewhere in blocks of 16 rows of C (reads of 16 contiguous values). */\n"
+  "DNK_MAYBE_UNUSED static void dnk_untranspose(long M, long N, const dnk_real *t, dnk_real *c, long ldc) {\n"
+  "  long i0 = 0, i, j;\n"
+  "#if defined(__AVX512F__) && defined(DNK_F32)\n"
+  "  for (; i0 + 16 <= M; i0 += 16) {\n"
+  "    for (j = 0; j + 16 <= N; j += 16) {\n"
+  "      __m512 r[16];\n"
+  "      for (i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(t + (j + i) * M + i0);\n"
+  "      dnk_tr16(r);\n"
+  "      for (i = 0; i < 16; ++i) _mm512_storeu_ps(c + (i0 + i) * ldc + j, r[i]);\n"
+  "    }\n"
+  "    for (; j < N; ++j)\n"
+  "      for (i = i0; i < i0 + 16; ++i) c[i * ldc + j] = t[j * M + i];\n"
+  "  }\n"
+  "#endif\n"
+  "  for (; i0 < M; i0 += 16)\n"
+  "    for (j = 0; j < N; ++j)\n"
+  "      for (i = i0; i < i0 + 16 && i < M; ++i) c[i * ldc + j] = t[j * M + i];\n"
+  "}\n"
   "/* Tile `tile` of C (+)= A [M, K] @ B [K, N] (see dnk_gemm): the columns of tile / ni, the\n"
   " * rows of group tile %% ni (mg rows, a multiple of DNK_MC when A is prepacked, else of\n"
   " * DNK_MR). Each B block is packed once for all the group's DNK_MC-row blocks. */\n"
@@ -993,14 +1014,10 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
                   "    dnk_real *dk_ct = (dnk_real *)(%s);\n"
                   "    dnk_view dk_wa = dnk_dense(dk_vb.p, dk_vb.cs, 1), dk_xb = dnk_dense(dk_va.p, 1, dk_va.rs);\n"
                   "    dnk_outv dk_vt = dnk_out(dk_ct, %lld, 1);\n"
-                  "    long dk_i0, dk_i, dk_j;\n"
                   "    dnk_gemm(%lld, %lld, %lld, &dk_wa, &dk_xb, &dk_vt, 0, %d, NULL);\n"
-                  "    for (dk_i0 = 0; dk_i0 < %lld; dk_i0 += 16)  /* in blocks of 16 rows of C: reads of 16 */\n"
-                  "      for (dk_j = 0; dk_j < %lld; ++dk_j)\n"
-                  "        for (dk_i = dk_i0; dk_i < dk_i0 + 16 && dk_i < %lld; ++dk_i) dk_vc.p[dk_i * %lld + dk_j] = dk_ct[dk_j * %lld + dk_i];\n",
-                  ctx->scratch, (long long)g->m,
-                  (long long)g->n, (long long)g->m, (long long)g->k, par, (long long)g->m, (long long)g->n,
-                  (long long)g->m, (long long)g->n, (long long)g->m);
+                  "    dnk_untranspose(%lld, %lld, dk_ct, dk_vc.p, %lld);\n",
+                  ctx->scratch, (long long)g->m, (long long)g->n, (long long)g->m, (long long)g->k, par, (long long)g->m,
+                  (long long)g->n, (long long)g->n);
   } else if (rows)
     dn_buf_printf(c, "    dnk_gemm_rows(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s);\n", (long long)g->m, (long long)g->n,
                   (long long)g->k, acc);
