@@ -569,6 +569,12 @@ static void dnk_vec1(dn_buf *c, const char *vt, const char *pre, const char *sfx
  * over nvr vectors of each of the oh rows, at y * drs + 16 v in d and y * wp + 16 v in xp
  * (no copy of dy to the wide grid: for a layer of few input channels that copy cost a
  * quarter of the kernel). */
+/* Prints the load of dnk_wg's operand vector k: row k of d (is_d) or input vector k. */
+static void dnk_wg_load(dn_buf *c, int is_d, int k, const char *td, const char *tx) {
+  if (is_d) dn_buf_printf(c, "_mm512_loadu_ps(d + %d * ldd + %s)", k, td);
+  else dn_buf_printf(c, "_mm512_loadu_ps(x%d + %s)", k, tx);
+}
+
 static void dnk_wg_text(dn_buf *c, int m, int n, int rows) {
   if (rows)
     dn_buf_printf(c, "static void dnk_wg%dx%dr(long oh, long nvr, const float *d, long ldd, long drs, const float *xp, const int *off,\n"
@@ -586,26 +592,25 @@ static void dnk_wg_text(dn_buf *c, int m, int n, int rows) {
     dn_buf_printf(c, ";\n  for (y = 0; y < oh; ++y)\n  for (v = 0; v < nvr; ++v) {\n    long td = y * drs + v * 16, tx = y * wp + v * 16;\n    __m512 %s", m > n ? "dv" : "xv");
   else
     dn_buf_printf(c, ";\n  for (t = 0; t < nq * 16; t += 16) {\n    __m512 %s", m > n ? "dv" : "xv");
-  if (m > n) {  /* tall tile: the n input vectors held, the m rows of d streamed */
-    for (int j = 0; j < n; j++) dn_buf_printf(c, ", x%dv = _mm512_loadu_ps(x%d + %s)", j, j, tx);
-    dn_buf_printf(c, ";\n   ");
-    for (int j = 0; j < n; j++) dn_buf_printf(c, " DNK_REG(x%dv);", j);
-    dn_buf_printf(c, "\n");
-    for (int i = 0; i < m; i++) {
-      dn_buf_printf(c, "    dv = _mm512_loadu_ps(d + %d * ldd + %s); DNK_REG(dv);", i, td);
-      for (int j = 0; j < n; j++) dn_buf_printf(c, " a%d = _mm512_fmadd_ps(dv, x%dv, a%d);", i * n + j, j, i * n + j);
-      dn_buf_printf(c, "\n");
+  /* a tall tile holds its n input vectors and streams its m rows of d, a wide one the reverse */
+  int tall = m > n, nh = tall ? n : m, ns = tall ? m : n;
+  for (int u = 0; u < nh; u++) {
+    dn_buf_printf(c, tall ? ", x%dv = " : ", d%d = ", u);
+    dnk_wg_load(c, !tall, u, td, tx);
+  }
+  dn_buf_printf(c, ";\n   ");
+  for (int u = 0; u < nh; u++) dn_buf_printf(c, tall ? " DNK_REG(x%dv);" : " DNK_REG(d%d);", u);
+  dn_buf_printf(c, "\n");
+  for (int v = 0; v < ns; v++) {
+    dn_buf_printf(c, "    %s = ", tall ? "dv" : "xv");
+    dnk_wg_load(c, tall, v, td, tx);
+    dn_buf_printf(c, "; DNK_REG(%s);", tall ? "dv" : "xv");
+    for (int u = 0; u < nh; u++) {
+      int a = tall ? v * n + u : u * n + v;
+      if (tall) dn_buf_printf(c, " a%d = _mm512_fmadd_ps(dv, x%dv, a%d);", a, u, a);
+      else dn_buf_printf(c, " a%d = _mm512_fmadd_ps(d%d, xv, a%d);", a, u, a);
     }
-  } else {
-    for (int i = 0; i < m; i++) dn_buf_printf(c, ", d%d = _mm512_loadu_ps(d + %d * ldd + %s)", i, i, td);
-    dn_buf_printf(c, ";\n   ");
-    for (int i = 0; i < m; i++) dn_buf_printf(c, " DNK_REG(d%d);", i);
     dn_buf_printf(c, "\n");
-    for (int j = 0; j < n; j++) {
-      dn_buf_printf(c, "    xv = _mm512_loadu_ps(x%d + %s); DNK_REG(xv);", j, tx);
-      for (int i = 0; i < m; i++) dn_buf_printf(c, " a%d = _mm512_fmadd_ps(d%d, xv, a%d);", i * n + j, i, i * n + j);
-      dn_buf_printf(c, "\n");
-    }
   }
   dn_buf_printf(c, "  }\n");
   for (int i = 0; i < m * n; i++) dn_buf_printf(c, "  s[%d] = _mm512_reduce_add_ps(a%d);\n", i, i);
