@@ -569,12 +569,12 @@ static void const_data(dn_em *em, dn_em_body *b, dn_buf *c) {
  * *st, long dn_part, void *const *in): the state, its block and which part it is. */
 static int emit_body(dn_em *em, dn_em_body *b, const char *fname, int with_out, size_t base, dn_buf *data) {
   em->data = data;
+  int part = strcmp(em->pvar, "st") != 0;  /* a per-thread body sizes its own block */
   if (classify(em, b, base)) return 1;
-  if (base == em->arena_off && b->plan.total > em->arena_bytes) em->arena_bytes = b->plan.total;
+  if (!part && b->plan.total > em->arena_bytes) em->arena_bytes = b->plan.total;
   if (em->o->dump_plan) dn_em_plan_dump(b, fname, base, em->o->dump_plan);
   const_data(em, b, data);
   dn_buf *c = &em->fns;
-  int part = strcmp(em->pvar, "st") != 0;
   dn_buf_printf(c, "static double %s(%schar *st, %svoid *const *in%s) {\n", fname, part ? "char *ps, " : "",
                 part ? "long dn_part, " : "", with_out ? ", void *const *out" : "");
   dn_buf_printf(c, "(void)st; (void)in;%s%s\n", with_out ? " (void)out;" : "", part ? " (void)ps; (void)dn_part;" : "");
@@ -725,8 +725,58 @@ static void update(dn_em *em, dn_graph *train, dn_buf *c) {
   dn_cg_emit_update(c, &train->train, slots, n, em->real, "st", "dn_step");
 }
 
-/* --- the training step split by samples over the threads ------------------------------- */
+/* --- bodies split by samples over the threads ------------------------------------------ */
 
+/* What part_enter changes in em to print a per-thread body, for part_leave to restore. */
+typedef struct dn_part_saved {
+  int threads;
+  const char *scratch;
+  size_t scratch_bytes;
+} dn_part_saved;
+
+/* Prints the next bodies per thread: parameters from ps, serial kernels, kernel scratch at
+ * the macro `P_<scratch>` in the thread's block (st). */
+static dn_part_saved part_enter(dn_em *em, const char *scratch) {
+  dn_part_saved s = {em->ctx.threads, em->ctx.scratch, em->ctx.scratch_bytes};
+  em->pvar = "ps";
+  em->ctx.threads = 1;
+  em->ctx.scratch = dn_fmt("(st + %s_%s)", em->P, scratch);
+  em->ctx.scratch_bytes = 0;
+  return s;
+}
+
+/* Undoes part_enter (the rest of ctx, the helpers needed, serves all bodies); returns the
+ * kernel scratch the per-thread bodies need. */
+static size_t part_leave(dn_em *em, dn_part_saved s) {
+  size_t used = em->ctx.scratch_bytes;
+  em->pvar = "st";
+  em->ctx.threads = s.threads;
+  em->ctx.scratch = s.scratch;
+  em->ctx.scratch_bytes = s.scratch_bytes;
+  return used;
+}
+
+/* One thread's block of `bytes` (rounded): the threads' blocks lie over the arena, which
+ * grows to hold them all. */
+static size_t part_block(dn_em *em, size_t bytes) {
+  size_t block = round64(bytes), all = block * (size_t)em->o->threads;
+  if (all > em->arena_bytes) em->arena_bytes = all;
+  return block;
+}
+
+/* Prints dn_in[k] = in[k] advanced dn_q parts of g->batch samples, for every input of g
+ * (all) or its inference inputs. */
+static void part_inputs(const dn_em *em, dn_buf *c, const dn_graph *g, int all) {
+  for (int i = 0, k = 0; i < g->inputs.n; i++) {
+    dn_input *in = g->inputs.v[i];
+    if (!all && !in->for_inference) continue;
+    size_t bytes = (size_t)dn_shape_count(in->sample) * (size_t)(in->is_class ? 4 : em->esize) * (size_t)g->batch;
+    dn_buf_printf(c, "    dn_in[%d] = (char *)in[%d] + dn_q * %zu;\n", k, k, bytes);
+    k++;
+  }
+}
+
+/* --- the training step split by samples over the threads ------------------------------- */
 
 /* With --threads T and a training graph that splits by samples (pipeline.h), the training
  * step runs T copies of the training body for batch B / T at once, one per thread, each on
@@ -743,27 +793,15 @@ static int part_body(dn_em *em, dn_graph *part, dn_buf *data) {
   grad_block(em, &gbase, &gbytes);
   size_t *grad_off = em->grad_off, *tgrad = dn_alloc(sizeof(size_t) * (size_t)(em->params.n + 1));
   for (int i = 0; i < em->params.n; i++) tgrad[i] = grad_off[i] >= gbase ? grad_off[i] - gbase : 0;
-  int threads = em->ctx.threads;
-  const char *scratch = em->ctx.scratch;
-  size_t scratch_bytes = em->ctx.scratch_bytes;
-  em->pvar = "ps";
+  dn_part_saved saved = part_enter(em, "PART_SCRATCH_OFF");
   em->grad_off = tgrad;
-  em->ctx.threads = 1;
-  em->ctx.scratch = dn_fmt("(st + %s_PART_SCRATCH_OFF)", em->P);
-  em->ctx.scratch_bytes = 0;
   dn_em_body pb = {.g = part, .in_expr = input_exprs(em, part, 1), .want_loss = 1, .want_grads = 1};
   int err = emit_body(em, &pb, dn_fmt("%s_body_grad_part", em->P), 0, round64(gbytes), data);
-  size_t scratch_off = round64(round64(gbytes) + pb.plan.total), part_scratch = em->ctx.scratch_bytes;
-  em->pvar = "st";
   em->grad_off = grad_off;
-  em->ctx.threads = threads;  /* the rest of ctx (helpers needed) serves both bodies */
-  em->ctx.scratch = scratch;
-  em->ctx.scratch_bytes = scratch_bytes;
+  size_t part_scratch = part_leave(em, saved);
   if (err) return 1;
-  em->part_scratch_off = scratch_off;
-  em->part_bytes = round64(scratch_off + part_scratch);
-  size_t blocks = em->part_bytes * (size_t)em->o->threads;
-  if (blocks > em->arena_bytes) em->arena_bytes = blocks;
+  em->part_scratch_off = round64(round64(gbytes) + pb.plan.total);
+  em->part_bytes = part_block(em, em->part_scratch_off + part_scratch);
   return 0;
 }
 
@@ -795,11 +833,7 @@ static int part_step(dn_em *em, dn_graph *train, dn_buf *c, int with_update) {
                 T, (long long)(train->batch / T), em->P, update_here ? " and the update, each thread a slice" : "");
   dn_buf_printf(c, "#pragma omp parallel num_threads(%d)\n  {\n#pragma omp for schedule(static)\n", T);
   dn_buf_printf(c, "  for (dn_q = 0; dn_q < %d; ++dn_q) {\n    void *dn_in[%d];\n", T, train->inputs.n + 1);
-  for (int i = 0; i < train->inputs.n; i++) {
-    dn_input *in = train->inputs.v[i];
-    size_t bytes = (size_t)dn_shape_count(in->sample) * (size_t)(in->is_class ? 4 : em->esize) * (size_t)(train->batch / T);
-    dn_buf_printf(c, "    dn_in[%d] = (char *)in[%d] + dn_q * %zu;\n", i, i, bytes);
-  }
+  part_inputs(em, c, em->o->train_part, 1);
   dn_buf_printf(c, "    dn_lp[dn_q] = %s_body_grad_part(st, st + %zu + dn_q * %zu, dn_q, dn_in);\n  }\n", em->P, em->arena_off,
                 em->part_bytes);
   dn_buf_printf(c, "#pragma omp for schedule(static)\n  for (dn_q = 0; dn_q < %d; ++dn_q) {\n    switch (dn_q) {\n", T);
@@ -831,13 +865,7 @@ static int part_step(dn_em *em, dn_graph *train, dn_buf *c, int with_update) {
  * kernels (the reasons are part_body's). Prints P_body_forward_part(ps, st, dn_part, in, out)
  * and, with a loss, P_body_evaluate_part. */
 static int infer_part_bodies(dn_em *em, dn_graph *part, dn_buf *data) {
-  int threads = em->ctx.threads;
-  const char *scratch = em->ctx.scratch;
-  size_t scratch_bytes = em->ctx.scratch_bytes;
-  em->pvar = "ps";
-  em->ctx.threads = 1;
-  em->ctx.scratch = dn_fmt("(st + %s_IPART_SCRATCH_OFF)", em->P);
-  em->ctx.scratch_bytes = 0;
+  dn_part_saved saved = part_enter(em, "IPART_SCRATCH_OFF");
   dn_em_body fw = {.g = part, .in_expr = input_exprs(em, part, 0), .n_out = part->outputs.n};
   int err = emit_body(em, &fw, dn_fmt("%s_body_forward_part", em->P), 1, 0, data);
   size_t arena = fw.plan.total;
@@ -846,16 +874,10 @@ static int infer_part_bodies(dn_em *em, dn_graph *part, dn_buf *data) {
     err = emit_body(em, &ev, dn_fmt("%s_body_evaluate_part", em->P), 1, 0, data);
     if (ev.plan.total > arena) arena = ev.plan.total;
   }
-  size_t part_scratch = em->ctx.scratch_bytes;
-  em->pvar = "st";
-  em->ctx.threads = threads;
-  em->ctx.scratch = scratch;
-  em->ctx.scratch_bytes = scratch_bytes;
+  size_t part_scratch = part_leave(em, saved);
   if (err) return 1;
   em->ipart_scratch_off = round64(arena);
-  em->ipart_bytes = round64(em->ipart_scratch_off + part_scratch);
-  size_t blocks = em->ipart_bytes * (size_t)em->o->threads;
-  if (blocks > em->arena_bytes) em->arena_bytes = blocks;
+  em->ipart_bytes = part_block(em, em->ipart_scratch_off + part_scratch);
   return 0;
 }
 
@@ -870,13 +892,7 @@ static void infer_part_call(dn_em *em, dn_graph *part, dn_buf *c, const char *st
   dn_buf_printf(c, "#pragma omp parallel for schedule(static) num_threads(%d)\n", T);
   dn_buf_printf(c, "  for (dn_q = 0; dn_q < %d; ++dn_q) {\n    void *dn_in[%d], *dn_out[%d];\n", T, part->inputs.n + 1,
                 part->outputs.n + 1);
-  for (int i = 0, k = 0; i < part->inputs.n; i++) {
-    dn_input *in = part->inputs.v[i];
-    if (!evaluate && !in->for_inference) continue;
-    size_t bytes = (size_t)dn_shape_count(in->sample) * (size_t)(in->is_class ? 4 : em->esize) * (size_t)part->batch;
-    dn_buf_printf(c, "    dn_in[%d] = (char *)in[%d] + dn_q * %zu;\n", k, k, bytes);
-    k++;
-  }
+  part_inputs(em, c, part, evaluate);
   for (int i = 0; i < part->outputs.n; i++) {
     dn_node *x = ((dn_output *)part->outputs.v[i])->node;
     dn_buf_printf(c, "    dn_out[%d] = (char *)out[%d] + dn_q * %zu;\n", i, i, (size_t)dn_shape_count(x->shape) * em->esize);

@@ -560,6 +560,12 @@ static void dnk_vec1(dn_buf *c, const char *vt, const char *pre, const char *sfx
   dn_buf_printf(c, "  %s_storeu_%s(l, %s_add_%s(s0, s1));\n  for (q = 0; q < %d; ++q) s += l[q];\n", pre, sfx, pre, sfx, w);
 }
 
+/* Prints the load of dnk_wg's operand vector k: row k of d (is_d) or input vector k. */
+static void dnk_wg_load(dn_buf *c, int is_d, int k, const char *td, const char *tx) {
+  if (is_d) dn_buf_printf(c, "_mm512_loadu_ps(d + %d * ldd + %s)", k, td);
+  else dn_buf_printf(c, "_mm512_loadu_ps(x%d + %s)", k, tx);
+}
+
 /* Prints dnk_wg<m>x<n>, the direct weight-gradient kernel (float, AVX-512): an m x n tile of
  * dw[i, j] (+)= sum over t of d[i, t] * xp[off[j] + t], t over nq 16-lane vectors, with d the
  * output gradient spread over the wide output (zeros in the dropped columns) and xp the padded
@@ -569,12 +575,6 @@ static void dnk_vec1(dn_buf *c, const char *vt, const char *pre, const char *sfx
  * over nvr vectors of each of the oh rows, at y * drs + 16 v in d and y * wp + 16 v in xp
  * (no copy of dy to the wide grid: for a layer of few input channels that copy cost a
  * quarter of the kernel). */
-/* Prints the load of dnk_wg's operand vector k: row k of d (is_d) or input vector k. */
-static void dnk_wg_load(dn_buf *c, int is_d, int k, const char *td, const char *tx) {
-  if (is_d) dn_buf_printf(c, "_mm512_loadu_ps(d + %d * ldd + %s)", k, td);
-  else dn_buf_printf(c, "_mm512_loadu_ps(x%d + %s)", k, tx);
-}
-
 static void dnk_wg_text(dn_buf *c, int m, int n, int rows) {
   if (rows)
     dn_buf_printf(c, "static void dnk_wg%dx%dr(long oh, long nvr, const float *d, long ldd, long drs, const float *xp, const int *off,\n"
@@ -588,12 +588,13 @@ static void dnk_wg_text(dn_buf *c, int m, int n, int rows) {
   dn_buf_printf(c, ";\n  const float ");
   for (int j = 0; j < n; j++) dn_buf_printf(c, "%s*x%d = xp + off[%d]", j ? ", " : "", j, j);
   const char *td = rows ? "td" : "t", *tx = rows ? "tx" : "t";
-  if (rows)
-    dn_buf_printf(c, ";\n  for (y = 0; y < oh; ++y)\n  for (v = 0; v < nvr; ++v) {\n    long td = y * drs + v * 16, tx = y * wp + v * 16;\n    __m512 %s", m > n ? "dv" : "xv");
-  else
-    dn_buf_printf(c, ";\n  for (t = 0; t < nq * 16; t += 16) {\n    __m512 %s", m > n ? "dv" : "xv");
   /* a tall tile holds its n input vectors and streams its m rows of d, a wide one the reverse */
   int tall = m > n, nh = tall ? n : m, ns = tall ? m : n;
+  const char *sv = tall ? "dv" : "xv";  /* the streamed vector */
+  if (rows)
+    dn_buf_printf(c, ";\n  for (y = 0; y < oh; ++y)\n  for (v = 0; v < nvr; ++v) {\n    long td = y * drs + v * 16, tx = y * wp + v * 16;\n    __m512 %s", sv);
+  else
+    dn_buf_printf(c, ";\n  for (t = 0; t < nq * 16; t += 16) {\n    __m512 %s", sv);
   for (int u = 0; u < nh; u++) {
     dn_buf_printf(c, tall ? ", x%dv = " : ", d%d = ", u);
     dnk_wg_load(c, !tall, u, td, tx);
@@ -602,9 +603,9 @@ static void dnk_wg_text(dn_buf *c, int m, int n, int rows) {
   for (int u = 0; u < nh; u++) dn_buf_printf(c, tall ? " DNK_REG(x%dv);" : " DNK_REG(d%d);", u);
   dn_buf_printf(c, "\n");
   for (int v = 0; v < ns; v++) {
-    dn_buf_printf(c, "    %s = ", tall ? "dv" : "xv");
+    dn_buf_printf(c, "    %s = ", sv);
     dnk_wg_load(c, tall, v, td, tx);
-    dn_buf_printf(c, "; DNK_REG(%s);", tall ? "dv" : "xv");
+    dn_buf_printf(c, "; DNK_REG(%s);", sv);
     for (int u = 0; u < nh; u++) {
       int a = tall ? v * n + u : u * n + v;
       if (tall) dn_buf_printf(c, " a%d = _mm512_fmadd_ps(dv, x%dv, a%d);", a, u, a);
@@ -1078,21 +1079,20 @@ int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, 
     dnk_gemm_blas(c, g, out, in);
     dn_buf_printf(c, "#endif\n");
   } else if (blas) {
-    /* products under DNK_ROWS_FLOP that dnncc has a register kernel for stay dnncc's on
-     * AVX-512 (OpenBLAS ran a classifier's 0.3 MFLOP products at 26-64% of its own
-     * 1024^3 speed, dnncc's kernels at 52-112%; docs/performance.md) */
-    int small = flop < DNK_ROWS_FLOP && !outer_par;
-    const dn_kreg *r = small ? dnk_reg_pick(ctx, g) : NULL;
-    /* the shapes dnk_gemm sends to dnk_gemm_dots */
-    int dots = small && !r && g->tb && !g->ta && g->n <= 16 && g->k >= 32 && g->m > 4;
-    if (r || dots) {
+    /* more than DNK_OWN_SIDE rows and terms (the register-block products, at most
+     * DNK_REG_DIM, are all own above): products under DNK_ROWS_FLOP of few columns still stay
+     * dnncc's on AVX-512, through dnk_gemm_dots (OpenBLAS ran a classifier's 0.3 MFLOP
+     * products at 26-64% of its own 1024^3 speed, dnncc's kernels at 52-112%;
+     * docs/performance.md) */
+    int dots = flop < DNK_ROWS_FLOP && !outer_par && g->tb && !g->ta && g->n <= 16 && g->k >= 32 && g->m > 4;
+    if (dots) {
       ctx->need |= DN_KNEED_SMALL;
-      dnk_small_call(c, r, g, dn_fmt("(%s) + dk_b * %lld", in[0], (long long)g->sa),
+      dnk_small_call(c, NULL, g, dn_fmt("(%s) + dk_b * %lld", in[0], (long long)g->sa),
                      dn_fmt("(%s) + dk_b * %lld", in[1], (long long)g->sb), dn_fmt("(%s) + dk_b * %lld", out, (long long)g->sc),
                      acc);
     }
     dnk_gemm_blas(c, g, out, in);
-    if (r || dots) dn_buf_printf(c, "#endif\n");
+    if (dots) dn_buf_printf(c, "#endif\n");
   } else {
     dnk_gemm_own(c, ctx, g, out, in, acc, outer_par, flop);
   }

@@ -24,8 +24,9 @@ typedef struct dn_model_opts {
   int opt_level;                 /* dnncc -O level (default 2) */
   int blas;                      /* cblas_sgemm */
   int threads;                   /* OpenMP threads (0/1: none) */
-  int split_step;                /* with threads > 1: train_step_v may split the batch over
-                                    the threads (dn_pipeline_opts.split; dnncc train) */
+  int split_step;                /* with threads > 1: train_step_v, forward_v and evaluate_v
+                                    may split the batch over the threads
+                                    (dn_pipeline_opts.split; dnncc train) */
   int no_cache;                  /* JIT cache bypass */
   const dn_train_cfg *train_cfg; /* non-NULL: replaces the train block (command-line overrides) */
   uint64_t seed;                 /* P_init seed */

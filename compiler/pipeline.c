@@ -80,9 +80,10 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
   if (dn_sema_train_cfg(u->prog, &cfg)) return 1;
   int64_t batch = o->batch ? o->batch : o->want_train ? cfg.batch : 1;
 
+  int divides = o->split > 1 && batch % o->split == 0;  /* parts of batch / split samples */
   u->infer = dn_sema(u->prog, o->file, batch, DN_MODE_INFER);
   if (!u->infer || infer_passes(o, u->infer)) return 1;
-  if (o->split > 1 && batch % o->split == 0 && infer_separable(u->infer)) {
+  if (divides && infer_separable(u->infer)) {
     u->infer_part = dn_sema(u->prog, o->file, batch / o->split, DN_MODE_INFER);
     if (!u->infer_part || infer_passes(o, u->infer_part)) return 1;
   }
@@ -95,7 +96,7 @@ int dn_pipeline_ast(const dn_pipeline_opts *o, dn_unit *u) {
     dn_error((dn_loc){o->file, 1, 1}, "the model has no 'loss = ...': nothing to differentiate");
     return 1;
   }
-  int split = o->split > 1 && batch % o->split == 0 && dn_sample_separable(u->train);
+  int split = divides && dn_sample_separable(u->train);
   if (train_passes(o, &cfg, u->train)) return 1;
   if (split) {
     u->train_part = dn_sema(u->prog, o->file, batch / o->split, DN_MODE_TRAIN);

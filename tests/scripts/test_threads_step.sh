@@ -143,15 +143,14 @@ check() {
       echo "FAIL $name ($v threads): $(tail -5 "$d/log")"; fail=$((fail + 1)); return
     fi
   done
-  local got
-  got=$(grep -c '_body_grad_part(char' "$T/$name.$threads/bm.c")
-  if [ "$got" != "$split" ]; then
-    echo "FAIL $name: split step expected $split, found $got"; fail=$((fail + 1)); return
-  fi
-  got=$(grep -c '_body_forward_part(char' "$T/$name.$threads/bm.c")
-  if [ "$got" != "$isplit" ]; then
-    echo "FAIL $name: split inference expected $isplit, found $got"; fail=$((fail + 1)); return
-  fi
+  local got kind
+  for kind in "grad $split step" "forward $isplit inference"; do  # BODY EXPECTED WHAT
+    set -- $kind
+    got=$(grep -c "_body_$1_part(char" "$T/$name.$threads/bm.c")
+    if [ "$got" != "$2" ]; then
+      echo "FAIL $name: split $3 expected $2, found $got"; fail=$((fail + 1)); return
+    fi
+  done
   local msg
   if ! msg=$(compare "$T/$name.1" "$T/$name.$threads" 2>&1); then echo "FAIL $name: $msg"; fail=$((fail + 1)); return; fi
   echo "ok   $name ($threads threads, split $split: $msg)"
