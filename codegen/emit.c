@@ -473,12 +473,123 @@ static dn_node *conv_epilogue(const dn_em *em, const dn_em_body *b, const dn_nod
   return ue->kind == DN_EMK_OUT || ue->kind == DN_EMK_GRAD ? u : NULL;
 }
 
+/* Where a stored value lives while a body runs, for gemm_epilogue's tests: its kind, and
+ * its arena bytes or output / gradient slot (a view's is its base's: all of it). */
+typedef struct dn_em_where {
+  dn_em_kind kind;
+  int slot;
+  size_t lo, hi;
+} dn_em_where;
+
+static dn_em_where where(const dn_em_body *b, const dn_node *x) {
+  while (b->nodes[x->id].kind == DN_EMK_VIEW) x = x->in[0];
+  const dn_em_node *e = &b->nodes[x->id];
+  dn_em_where w = {e->kind, e->slot, 0, 0};
+  if (e->kind == DN_EMK_ARENA) w.lo = b->plan.b[e->buf].off, w.hi = w.lo + b->plan.b[e->buf].bytes;
+  return w;
+}
+
+/* Do x and y share memory (1), or is it the same storage (2)? Inputs, parameters and
+ * constants are never written while a body runs (ASSIGNs come after it): 0. */
+static int shares(dn_em_where x, dn_em_where y) {
+  if (x.kind != y.kind) return 0;
+  if (x.kind == DN_EMK_ARENA) return x.lo == y.lo && x.hi == y.hi ? 2 : x.lo < y.hi && y.lo < x.hi;
+  if (x.kind == DN_EMK_OUT || x.kind == DN_EMK_GRAD) return x.slot == y.slot ? 2 : 0;
+  return 0;
+}
+
+/* A GEMM's epilogue (-O1 and above): the ReLU backward after a data gradient, u = n * STEP(h)
+ * (either order) with STEP(h) computed in u's loop and h stored, n read by nothing else, for
+ * a product dn_cg_gemm_mask_ok accepts (a classifier's dy @ W). The product is then
+ * computed at u's position, into u's storage (usually in place over h, which the weight
+ * gradient in between has just read: the product's 64 KB of output no longer come from
+ * memory), so nothing between n and u may write over n's operands, and u's storage must
+ * not overlap them (and be h's, n's own, or apart from both). Returns u and sets *h, or
+ * NULL. */
+static dn_node *gemm_epilogue(const dn_em *em, const dn_em_body *b, const dn_node *n, const dn_node **h) {
+  const dn_graph *g = b->g;
+  const dn_em_node *e = &b->nodes[n->id];
+  if (n->op != DN_OP_GEMM || em->o->opt_level < 1 || b->scan || e->kind != DN_EMK_ARENA || e->uses != 1 || e->pinned ||
+      n->dtype != DN_F32 || !dn_cg_gemm_mask_ok(&em->ctx, n))
+    return NULL;
+  dn_node *u = NULL;
+  for (int i = n->id + 1; i < g->nodes.n && !u; i++) {
+    dn_node *x = g->nodes.v[i];
+    if (b->nodes[i].kind != DN_EMK_SKIP && x->nin >= 1 && (x->in[0] == n || (x->nin == 2 && x->in[1] == n))) u = x;
+  }
+  if (!u || u->op != DN_OP_MUL || u->dtype != DN_F32 || !dn_shape_eq(u->shape, n->shape)) return NULL;
+  const dn_em_node *ue = &b->nodes[u->id];
+  if (ue->kind != DN_EMK_ARENA && ue->kind != DN_EMK_OUT && ue->kind != DN_EMK_GRAD) return NULL;
+  const dn_node *s = u->in[0] == n ? u->in[1] : u->in[0];
+  if (s == n || s->op != DN_OP_STEP || b->nodes[s->id].kind != DN_EMK_INLINE || b->nodes[s->id].consumer != u->id ||
+      !dn_shape_eq(s->shape, n->shape))
+    return NULL;
+  const dn_node *m = s->in[0];
+  const dn_em_node *me = &b->nodes[m->id];
+  if (m->dtype != DN_F32 || !dn_shape_eq(m->shape, n->shape) || !me->expr || me->kind == DN_EMK_INLINE ||
+      me->kind == DN_EMK_SCALAR)
+    return NULL;
+  dn_em_where wu = where(b, u), wa = where(b, n->in[0]), wb = where(b, n->in[1]);
+  if (shares(wu, wa) || shares(wu, wb) || shares(wu, where(b, m)) == 1 || shares(wu, where(b, n)) == 1) return NULL;
+  for (int i = n->id + 1; i < u->id; i++) {  /* nothing in between writes over A or B */
+    const dn_node *x = g->nodes.v[i];
+    const dn_em_node *xe = &b->nodes[i];
+    if (xe->kind != DN_EMK_ARENA && xe->kind != DN_EMK_OUT && xe->kind != DN_EMK_GRAD) continue;
+    if (x->op == DN_OP_SCAN || x->op == DN_OP_CONV2D) return NULL;  /* they may write more than their own storage */
+    dn_em_where wx = where(b, x);
+    if (shares(wx, wa) || shares(wx, wb)) return NULL;
+  }
+  *h = m;
+  return u;
+}
+
+/* Prints node n's kernel (dn_cg_kernel) writing `out`. */
+static int emit_kernel(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n, const char *out) {
+  const char **in = dn_alloc(sizeof(char *) * (size_t)(n->nin + 1));
+  for (int i = 0; i < n->nin; i++) {
+    const dn_em_node *xe = &b->nodes[n->in[i]->id];
+    if (!xe->expr) dn_die("node %%%d: input %%%d has no storage", n->id, n->in[i]->id);
+    in[i] = n->in[i]->dtype == DN_I32 ? dn_fmt("((const int32_t *)%s)", xe->expr) : dn_fmt("((const %s *)%s)", em->real, xe->expr);
+  }
+  int64_t flops = dn_cg_flops(n);
+  if (flops) dn_buf_printf(c, "/* %%%d = %s %s, %lld flop */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape), (long long)flops);
+  else dn_buf_printf(c, "/* %%%d = %s %s */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape));
+  int bad = dn_cg_kernel(c, &em->ctx, n, out, in);
+  if (bad) {
+    dn_error(n->loc, "no C kernel for operation '%s' yet", dn_ops[n->op].name);
+    return 1;
+  }
+  dn_buf_printf(c, "\n");
+  return 0;
+}
+
 static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   dn_em_node *e = &b->nodes[n->id];
   if (e->kind != DN_EMK_ARENA && e->kind != DN_EMK_OUT && e->kind != DN_EMK_GRAD) return 0;
+  if (e->fused >= 2) {  /* a GEMM's mask epilogue: the product here, into this node's storage */
+    dn_node *p = b->g->nodes.v[e->fused - 2];
+    const dn_node *h = NULL;
+    if (gemm_epilogue(em, b, p, &h) != n) dn_die("node %%%d: its GEMM's epilogue no longer applies", n->id);
+    line_directive(em, c, p);
+    em->ctx.epi_mask = dn_fmt("((const %s *)%s)", em->real, b->nodes[h->id].expr);
+    em->ctx.epi_tmp = b->nodes[p->id].expr;
+    dn_buf_printf(c, "/* %%%d = %s %s: %%%d * (%%%d > 0), the product %%%d computed here with the mask applied as it stores */\n",
+                  n->id, dn_ops[n->op].name, dn_shape_str(n->shape), p->id, h->id, p->id);
+    int bad = emit_kernel(em, b, c, p, e->expr);
+    em->ctx.epi_mask = em->ctx.epi_tmp = NULL;
+    return bad;
+  }
   if (e->fused) {
     dn_buf_printf(c, "/* %%%d = %s %s: computed by the convolution's epilogue above */\n", n->id, dn_ops[n->op].name,
                   dn_shape_str(n->shape));
+    return 0;
+  }
+  const dn_node *h;
+  dn_node *u = gemm_epilogue(em, b, n, &h);
+  if (u) {
+    b->nodes[u->id].fused = n->id + 2;
+    dn_buf_printf(c, "/* %%%d = %s %s: computed with %%%d below (its mask epilogue) */\n", n->id, dn_ops[n->op].name,
+                  dn_shape_str(n->shape), u->id);
     return 0;
   }
   line_directive(em, c, n);
@@ -491,15 +602,6 @@ static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
     dn_em_ew(em, b, c, n, e->expr);
     return 0;
   }
-  const char **in = dn_alloc(sizeof(char *) * (size_t)(n->nin + 1));
-  for (int i = 0; i < n->nin; i++) {
-    const dn_em_node *xe = &b->nodes[n->in[i]->id];
-    if (!xe->expr) dn_die("node %%%d: input %%%d has no storage", n->id, n->in[i]->id);
-    in[i] = n->in[i]->dtype == DN_I32 ? dn_fmt("((const int32_t *)%s)", xe->expr) : dn_fmt("((const %s *)%s)", em->real, xe->expr);
-  }
-  int64_t flops = dn_cg_flops(n);
-  if (flops) dn_buf_printf(c, "/* %%%d = %s %s, %lld flop */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape), (long long)flops);
-  else dn_buf_printf(c, "/* %%%d = %s %s */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape));
   const dn_node *bias;
   int relu;
   dn_node *epi = conv_epilogue(em, b, n, &bias, &relu);
@@ -513,14 +615,9 @@ static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
                             : dn_fmt("relu(%%%d)", n->id);
     dn_buf_printf(c, "/* with %%%d = %s fused into its stores */\n", epi->id, what);
   }
-  int bad = dn_cg_kernel(c, &em->ctx, n, out, in);
+  int bad = emit_kernel(em, b, c, n, out);
   em->ctx.epi_bias = NULL, em->ctx.epi_relu = 0;
-  if (bad) {
-    dn_error(n->loc, "no C kernel for operation '%s' yet", dn_ops[n->op].name);
-    return 1;
-  }
-  dn_buf_printf(c, "\n");
-  return 0;
+  return bad;
 }
 
 /* Copies the outputs, gradients and ASSIGN values not computed in place. */

@@ -41,7 +41,8 @@ typedef struct dn_em_node {
   int consumer;      /* DN_EMK_INLINE: the node whose loop computes it */
   int pos;           /* position where its value is produced (group root for INLINE) */
   int inplace;       /* elementwise root computed in place over an input's dying buffer */
-  int fused;         /* root computed by its producer's kernel (a convolution's epilogue) */
+  int fused;         /* root computed by its producer's kernel (a convolution's epilogue above,
+                        or the GEMM of node fused - 2 at the root's position: its mask epilogue) */
   const char *expr;  /* C pointer expression of its storage (kinds with storage) */
   size_t bytes;      /* DN_EMK_ARENA size when not the node's own element count (SCAN) */
   struct dn_em_scan *scan; /* SCAN: its loop's layout and body */

@@ -28,6 +28,7 @@
 typedef struct dn_kreg {
   int few_k, dim;
   long long ars, acs;
+  int mask;  /* few_k only: C = (A @ B) * (h > 0 ? 1 : 0) for an h [M, N] (ctx->epi_mask) */
 } dn_kreg;
 #define DN_KREG_MAX 32 /* per file; more shape classes than this use the tiled GEMM */
 
@@ -46,6 +47,12 @@ typedef struct dn_cg_ctx {
    * epi_relu 0 or 1. Other kernels ignore them. */
   const char *epi_bias;
   int epi_relu;
+  /* An epilogue the emitter fused into the GEMM it asks for (emit.c, gemm_epilogue), only
+   * where dn_cg_gemm_mask_ok: out = (A @ B) * (mask > 0 ? 1 : 0), a ReLU's backward, with
+   * epi_mask a C expression of a tensor of the product's shape (out itself, or disjoint
+   * from it) and epi_tmp the product's own buffer (the portable path computes the product
+   * there first). */
+  const char *epi_mask, *epi_tmp;
   int nreg;              /* the register-block products the kernels use (printed once each) */
   dn_kreg reg[DN_KREG_MAX];
 } dn_cg_ctx;
@@ -63,6 +70,11 @@ typedef struct dn_cg_ctx {
 /* Prints the computation of node n. Returns 0, or 1 when the op has no kernel here
  * (elementwise ops, leaves, views and SCAN are the emitter's). */
 int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in);
+
+/* Can the kernel of GEMM node n apply ctx->epi_mask on its stores? (The product that
+ * dn_cg_kernel prints for it is a register-block one with B held in registers: a
+ * classifier's data gradient dy @ W, 10 terms per sum.) */
+int dn_cg_gemm_mask_ok(const dn_cg_ctx *ctx, const dn_node *n);
 
 /* Floating-point operations (multiply-adds count 2) of a matrix product or convolution
  * node, 0 for other ops: printed in the kernel's comment, read by bench/kernel_flops.py. */

@@ -690,37 +690,54 @@ static void dnk_dots_text(dn_buf *c) {
  * in the step dy @ W waits for its output's 64 KB to come from memory. The strides of A
  * are the node's constants; N's last block is masked. */
 static void dnk_reg_name(dn_buf *c, const dn_kreg *r) {
-  dn_buf_printf(c, "dnk_reg_%c%d_%lld_%lld", r->few_k ? 'k' : 'm', r->dim, r->ars, r->acs);
+  dn_buf_printf(c, "dnk_reg_%c%d_%lld_%lld%s", r->few_k ? 'k' : 'm', r->dim, r->ars, r->acs, r->mask ? "m" : "");
 }
 
 static void dnk_reg_text(dn_buf *c, const dn_kreg *r) {
   int d = r->dim;
   dn_buf_printf(c, "DNK_MAYBE_UNUSED DNK_NOINLINE static void ");
   dnk_reg_name(c, r);
-  dn_buf_printf(c, "(long M, long N, long K, const float *a, const float *b, float *c, int acc) {\n"
+  dn_buf_printf(c, "(long M, long N, long K, const float *a, const float *b, float *c, %s) {\n"
                    "  long j, %s;\n"
                    "  (void)%s;\n"
                    "  for (j = 0; j < N; j += 32) {\n"
                    "    const long rem = N - j;\n"
                    "    const __mmask16 m0 = (__mmask16)(rem >= 16 ? 0xFFFFu : (1u << rem) - 1);\n"
                    "    const __mmask16 m1 = (__mmask16)(rem >= 32 ? 0xFFFFu : rem <= 16 ? 0u : (1u << (rem - 16)) - 1);\n",
-                r->few_k ? "i" : "p", r->few_k ? "K" : "M");
+                r->mask ? "const float *h" : "int acc", r->few_k ? "i" : "p", r->few_k ? "K" : "M");
   if (r->few_k) {
     for (int p = 0; p < d; p++)
       dn_buf_printf(c, "    __m512 b%d_0 = _mm512_maskz_loadu_ps(m0, b + %d * N + j), b%d_1 = _mm512_maskz_loadu_ps(m1, b + %d * N + j + 16);\n",
                     p, p, p, p);
     for (int p = 0; p < d; p++) dn_buf_printf(c, "    DNK_REG(b%d_0); DNK_REG(b%d_1);\n", p, p);
-    dn_buf_printf(c, "    for (i = 0; i < M; ++i) {\n"
-                     "      const float *ai = a + i * %lld;\n"
-                     "      float *ci = c + i * N + j;\n"
-                     "      __m512 s0 = acc ? _mm512_maskz_loadu_ps(m0, ci) : _mm512_setzero_ps();\n"
-                     "      __m512 s1 = acc ? _mm512_maskz_loadu_ps(m1, ci + 16) : _mm512_setzero_ps(), av;\n"
-                     "      __m512 t0 = _mm512_setzero_ps(), t1 = t0;\n",
-                  r->ars);
+    if (r->mask)
+      dn_buf_printf(c, "    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();\n"
+                       "    for (i = 0; i < M; ++i) {\n"
+                       "      const float *ai = a + i * %lld, *hi = h + i * N + j;\n"
+                       "      float *ci = c + i * N + j;\n"
+                       "      __m512 s0 = _mm512_setzero_ps(), s1 = s0, t0 = s0, t1 = s0, av;\n",
+                    r->ars);
+    else
+      dn_buf_printf(c, "    for (i = 0; i < M; ++i) {\n"
+                       "      const float *ai = a + i * %lld;\n"
+                       "      float *ci = c + i * N + j;\n"
+                       "      __m512 s0 = acc ? _mm512_maskz_loadu_ps(m0, ci) : _mm512_setzero_ps();\n"
+                       "      __m512 s1 = acc ? _mm512_maskz_loadu_ps(m1, ci + 16) : _mm512_setzero_ps(), av;\n"
+                       "      __m512 t0 = _mm512_setzero_ps(), t1 = t0;\n",
+                    r->ars);
     for (int p = 0; p < d; p++)
       dn_buf_printf(c, "      av = _mm512_set1_ps(ai[%lld]); %c0 = _mm512_fmadd_ps(av, b%d_0, %c0); %c1 = _mm512_fmadd_ps(av, b%d_1, %c1);\n",
                     (long long)p * r->acs, "st"[p & 1], p, "st"[p & 1], "st"[p & 1], p, "st"[p & 1]);
-    dn_buf_printf(c, "      _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(s0, t0));\n      _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(s1, t1));\n    }\n  }\n}\n");
+    if (r->mask)  /* h read before c is written: c may be h itself */
+      dn_buf_printf(c, "      {\n"
+                       "        __m512 h0 = _mm512_maskz_loadu_ps(m0, hi), h1 = _mm512_maskz_loadu_ps(m1, hi + 16);\n"
+                       "        __m512 u0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(h0, zero, _CMP_GT_OQ), one);\n"
+                       "        __m512 u1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(h1, zero, _CMP_GT_OQ), one);\n"
+                       "        _mm512_mask_storeu_ps(ci, m0, _mm512_mul_ps(_mm512_add_ps(s0, t0), u0));\n"
+                       "        _mm512_mask_storeu_ps(ci + 16, m1, _mm512_mul_ps(_mm512_add_ps(s1, t1), u1));\n"
+                       "      }\n    }\n  }\n}\n");
+    else
+      dn_buf_printf(c, "      _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(s0, t0));\n      _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(s1, t1));\n    }\n  }\n}\n");
     return;
   }
   dn_buf_printf(c, "    __m512 ");
@@ -969,18 +986,54 @@ static int dnk_swap_ok(const dn_cg_ctx *ctx, const dn_gemm *g) {
 }
 
 /* The register-block product for a serial float product with B's rows contiguous and M
- * (few_k 0) or else K at most DNK_REG_DIM (see dnk_reg_text), registered in ctx; NULL when
- * none applies or the file has DN_KREG_MAX of them already. */
+ * (few_k 0) or else K at most DNK_REG_DIM (see dnk_reg_text), with the mask epilogue when
+ * mask (few_k only); dim 0 when none applies. */
 #define DNK_REG_DIM 12
-static const dn_kreg *dnk_reg_pick(dn_cg_ctx *ctx, const dn_gemm *g) {
-  if (g->tb || strcmp(ctx->real, "float") != 0 || (g->m > DNK_REG_DIM && g->k > DNK_REG_DIM)) return NULL;
-  dn_kreg r = {g->m > DNK_REG_DIM, (int)(g->m > DNK_REG_DIM ? g->k : g->m), g->ta ? 1 : g->k, g->ta ? g->m : 1};
+static dn_kreg dnk_reg_of(const dn_cg_ctx *ctx, const dn_gemm *g, int mask) {
+  dn_kreg r = {0, 0, 0, 0, 0};
+  if (g->tb || strcmp(ctx->real, "float") != 0 || (g->m > DNK_REG_DIM && g->k > DNK_REG_DIM)) return r;
+  if (mask && g->m <= DNK_REG_DIM) return r;
+  return (dn_kreg){g->m > DNK_REG_DIM, (int)(g->m > DNK_REG_DIM ? g->k : g->m), g->ta ? 1 : g->k, g->ta ? g->m : 1, mask};
+}
+
+/* r's index among ctx's register-block products, -1 if it is not one of them. */
+static int dnk_reg_find(const dn_cg_ctx *ctx, const dn_kreg *r) {
   for (int i = 0; i < ctx->nreg; i++)
-    if (ctx->reg[i].few_k == r.few_k && ctx->reg[i].dim == r.dim && ctx->reg[i].ars == r.ars && ctx->reg[i].acs == r.acs)
-      return &ctx->reg[i];
+    if (ctx->reg[i].few_k == r->few_k && ctx->reg[i].dim == r->dim && ctx->reg[i].ars == r->ars &&
+        ctx->reg[i].acs == r->acs && ctx->reg[i].mask == r->mask)
+      return i;
+  return -1;
+}
+
+/* dnk_reg_of's product registered in ctx; NULL when none applies or the file has
+ * DN_KREG_MAX of them already. */
+static const dn_kreg *dnk_reg_pick(dn_cg_ctx *ctx, const dn_gemm *g, int mask) {
+  dn_kreg r = dnk_reg_of(ctx, g, mask);
+  if (!r.dim) return NULL;
+  int i = dnk_reg_find(ctx, &r);
+  if (i >= 0) return &ctx->reg[i];
   if (ctx->nreg == DN_KREG_MAX) return NULL;
   ctx->reg[ctx->nreg] = r;
   return &ctx->reg[ctx->nreg++];
+}
+
+/* Does dnk_gemm_own split this product's rows over the threads (dnk_gemm_rows), or its
+ * tiles (par)? */
+static int dnk_own_rows(const dn_cg_ctx *ctx, const dn_gemm *g, int outer_par, double flop) {
+  return ctx->threads > 1 && !outer_par && flop < DNK_PAR_FLOP && flop >= DNK_ROWS_FLOP && !g->ta && g->m >= 16 * ctx->threads;
+}
+static int dnk_own_par(const dn_cg_ctx *ctx, int outer_par, double flop) {
+  return ctx->threads > 1 && !outer_par && flop >= DNK_PAR_FLOP;
+}
+
+int dn_cg_gemm_mask_ok(const dn_cg_ctx *ctx, const dn_node *n) {
+  const dn_gemm *g = &n->gemm;
+  double flop = 2.0 * (double)g->m * (double)g->n * (double)g->k;
+  dn_kreg r = dnk_reg_of(ctx, g, 1);
+  /* one product (no batch loop, so no outer threads), run by dnk_gemm_own (with --blas too:
+   * K <= DNK_REG_DIM < DNK_OWN_SIDE) as register-block product r */
+  return n->op == DN_OP_GEMM && g->nb == 1 && r.dim && !dnk_own_rows(ctx, g, 0, flop) && !dnk_own_par(ctx, 0, flop) &&
+         (dnk_reg_find(ctx, &r) >= 0 || ctx->nreg < DN_KREG_MAX);
 }
 
 /* Prints `#if defined(__AVX512F__)`, the call of register-block kernel r (of dnk_gemm_dots
@@ -1009,9 +1062,7 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
   dn_buf_printf(c, "    dnk_view dk_vb = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[1], (long long)g->sb,
                 (long long)(g->tb ? 1 : g->n), (long long)(g->tb ? g->k : 1));
   dn_buf_printf(c, "    dnk_outv dk_vc = dnk_out((%s) + dk_b * %lld, %lld, 1);\n", out, (long long)g->sc, (long long)g->n);
-  int rows = ctx->threads > 1 && !outer_par && flop < DNK_PAR_FLOP && flop >= DNK_ROWS_FLOP && !g->ta &&
-             g->m >= 16 * ctx->threads;
-  int par = ctx->threads > 1 && !outer_par && flop >= DNK_PAR_FLOP;
+  int rows = dnk_own_rows(ctx, g, outer_par, flop), par = dnk_own_par(ctx, outer_par, flop);
   if (dnk_swap_ok(ctx, g) && !outer_par) {  /* one scratch area: not in the threaded batch loop */
     /* C^T = B^T @ A^T into the scratch area, then transposed into C: the weight B^T
      * (N rows) is read in place by the micro-kernel and only A (M < N rows) is packed */
@@ -1028,7 +1079,7 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
     dn_buf_printf(c, "    dnk_gemm_rows(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s);\n", (long long)g->m, (long long)g->n,
                   (long long)g->k, acc);
   else {
-    const dn_kreg *r = par ? NULL : dnk_reg_pick(ctx, g);
+    const dn_kreg *r = par ? NULL : dnk_reg_pick(ctx, g, 0);
     /* A transposed (a weight gradient dy^T @ x) cannot be read in place: every column tile of
      * C packed all of it again. With more than one tile, where dnk_gemm does not pack A once
      * itself (M <= DNK_MC and K <= DNK_KC), it is packed once into the scratch area */
@@ -1057,8 +1108,40 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
  * against 138-153, 168-176 since A is packed once, dnk_gemm_own). */
 #define DNK_OWN_SIDE 64
 
+/* Prints out = (A @ B) * (ctx->epi_mask > 0 ? 1 : 0) for a product dn_cg_gemm_mask_ok
+ * accepts: on AVX-512 its register-block product with the mask applied as it stores, which
+ * may overwrite the mask in place; elsewhere the product into its own buffer ctx->epi_tmp
+ * (cblas_sgemm with --blas) and a loop. */
+static void dnk_gemm_masked(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char *out, const char *const *in) {
+  const dn_kreg *r = dnk_reg_pick(ctx, g, 1);
+  if (!r || !ctx->epi_tmp) dn_die("gemm: a mask epilogue on a product that cannot take it");
+  long long cnt = (long long)g->m * g->n;
+  dn_buf_printf(c, "{  /* gemm: [%lld x %lld] @ [%lld x %lld]%s, times (mask > 0) */\n#if defined(__AVX512F__)\n  ",
+                (long long)g->m, (long long)g->k, (long long)g->k, (long long)g->n, g->ta ? ", A transposed" : "");
+  dnk_reg_name(c, r);
+  dn_buf_printf(c, "(%lld, %lld, %lld, %s, %s, %s, %s);\n#else\n", (long long)g->m, (long long)g->n, (long long)g->k, in[0], in[1],
+                out, ctx->epi_mask);
+  if (ctx->blas) {
+    dn_buf_printf(c, "  {\n  const long dk_b = 0;\n");
+    dnk_gemm_blas(c, g, ctx->epi_tmp, in);
+    dn_buf_printf(c, "  }\n");
+  } else {
+    dn_buf_printf(c, "  {\n    dnk_view dk_va = dnk_dense(%s, %lld, %lld), dk_vb = dnk_dense(%s, %lld, 1);\n", in[0],
+                  (long long)(g->ta ? 1 : g->k), (long long)(g->ta ? g->m : 1), in[1], (long long)g->n);
+    dn_buf_printf(c, "    dnk_outv dk_vc = dnk_out(%s, %lld, 1);\n    dnk_gemm(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, 0, 0, NULL);\n  }\n",
+                  ctx->epi_tmp, (long long)g->n, (long long)g->m, (long long)g->n, (long long)g->k);
+  }
+  dn_buf_printf(c, "  {\n    long dk_i;\n    for (dk_i = 0; dk_i < %lld; ++dk_i) (%s)[dk_i] = (%s)[dk_i] * ((%s)[dk_i] > 0 ? 1.0f : 0.0f);\n  }\n"
+                   "#endif\n}\n", cnt, out, ctx->epi_tmp, ctx->epi_mask);
+}
+
 int dn_kgemm_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, const char *const *in) {
   const dn_gemm *g = &n->gemm;
+  if (ctx->epi_mask) {
+    ctx->need |= DN_KNEED_GEMM | (ctx->blas ? DN_KNEED_CBLAS : 0);
+    dnk_gemm_masked(c, ctx, g, out, in);
+    return 0;
+  }
   int blas = ctx->blas && strcmp(ctx->real, "float") == 0;
   double flop = 2.0 * (double)g->m * (double)g->n * (double)g->k;
   int outer_par = ctx->threads > 1 && g->nb > 1 && g->sc != 0 && flop * (double)g->nb >= DNK_PAR_FLOP;

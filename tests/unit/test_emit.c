@@ -410,6 +410,63 @@ START_TEST(grad_slots_and_train_step) {
 }
 END_TEST
 
+/* --- a GEMM's mask epilogue ----------------------------------------------------------- */
+
+/* u = (dy @ W) * STEP(h), h = relu(x), with a node between the product and u that reads h
+ * (t = h @ W^T, the place of a classifier's weight gradient; output v = -t): -O2 computes
+ * the product at u's position with the mask applied as it stores, over h's buffer; -O0
+ * does not fuse. Variant 1 computes dy (= -dy_in) into the arena, read by nothing after the
+ * product, and the plan gives its bytes to t: the product may not then move past t (it
+ * would read t's values). Both against a double reference of z = u @ W^T and v. */
+START_TEST(gemm_mask_epilogue) {
+  enum { B = 16, H = 40, O = 10 };  /* B > 12: the product keeps W in registers (few_k) */
+  int variant = _i;
+  dn_graph *g = dn_graph_new("t", B, DN_MODE_INFER);
+  dn_node *x = add_input(g, "x", dn_shape_of(1, (int64_t)H));
+  dn_node *dyi = add_input(g, "dy", dn_shape_of(1, (int64_t)O));
+  dn_node *w = add_param(g, "w", dn_shape_of(2, (int64_t)O, (int64_t)H), DN_INIT_UNIFORM, -1, 1);
+  dn_node *h = dn_ir_unary(g, DN_OP_RELU, x, L);
+  dn_node *dy = variant ? dn_ir_unary(g, DN_OP_NEG, dyi, L) : dyi;
+  dn_node *p = dn_ir_gemm(g, dy, w, (dn_gemm){B, H, O, 0, 0, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)B, (int64_t)H), 1, L);
+  dn_node *t = dn_ir_gemm(g, h, w, (dn_gemm){B, O, H, 0, 1, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)B, (int64_t)O), 1, L);
+  dn_node *v = dn_ir_unary(g, DN_OP_NEG, t, L);
+  dn_node *u = dn_ir_binary(g, DN_OP_MUL, p, dn_ir_unary(g, DN_OP_STEP, h, L), L);
+  dn_node *z = dn_ir_gemm(g, u, w, (dn_gemm){B, O, H, 0, 1, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)B, (int64_t)O), 1, L);
+  add_output(g, "v", v);
+  add_output(g, "z", z);
+  float xin[B * H], din[B * O], out[2][2][B * O];
+  for (int i = 0; i < B * H; i++) xin[i] = (float)((i * 37) % 17 - 8) / 8.0f;  /* zeros among them */
+  for (int i = 0; i < B * O; i++) din[i] = (float)((i * 11) % 13 - 6) / 6.0f;
+  for (int k = 0; k < 2; k++) {
+    char *src;
+    dn_jit *j = build(g, k * 2, &src);
+    ck_assert_ptr_nonnull(j);
+    void *st = new_state(j, 3), *ip[2] = {xin, din}, *op_[2] = {out[k][0], out[k][1]};
+    ((fwd_fn)dn_jit_lookup(j, "t_forward_v"))(st, ip, op_);
+    const float *wv = (const float *)((char *)st + ((tparam *)dn_jit_lookup(j, "t_params"))[0].offset);
+    for (int b = 0; b < B; b++)
+      for (int o = 0; o < O; o++) {
+        double vr = 0, zr = 0;
+        for (int q = 0; q < H; q++) {
+          double hq = xin[b * H + q] > 0 ? xin[b * H + q] : 0, pq = 0;
+          for (int r = 0; r < O; r++) pq += (variant ? -din[b * O + r] : din[b * O + r]) * wv[r * H + q];
+          vr -= hq * wv[o * H + q];
+          zr += pq * (hq > 0) * wv[o * H + q];
+        }
+        ck_assert_msg(fabs(out[k][0][b * O + o] - vr) < 1e-4 && fabs(out[k][1][b * O + o] - zr) < 1e-4,
+                      "variant %d -O%d sample %d output %d: v %g (want %g), z %g (want %g)", variant, 2 * k, b, o,
+                      out[k][0][b * O + o], vr, out[k][1][b * O + o], zr);
+      }
+    int fused = strstr(src, "(its mask epilogue)") != NULL;
+    if (!k) ck_assert_int_eq(fused, 0);
+    if (k) ck_assert_msg(fused == !variant, "-O2, variant %d: fused %d", variant, fused);
+    free(src);
+    free(st);
+    dn_jit_free(j);
+  }
+}
+END_TEST
+
 static Suite *emit_suite(void) {
   Suite *s = suite_create("emit");
   TCase *t = tcase_create("emit");
@@ -419,6 +476,7 @@ static Suite *emit_suite(void) {
   tcase_add_test(t, plan_no_overlap_and_reuse);
   tcase_add_test(t, init_is_deterministic_with_right_statistics);
   tcase_add_test(t, grad_slots_and_train_step);
+  tcase_add_loop_test(t, gemm_mask_epilogue, 0, 2);
   tcase_add_test(t, save_load_round_trip_and_rejection);
   tcase_add_test(t, generated_code_is_warning_free_c99);
   suite_add_tcase(s, t);

@@ -31,6 +31,8 @@ typedef struct kcase {
   double *ref;       /* expected output */
   dn_node *bias;     /* CONV2D with a fused epilogue: its bias (an extra input) or NULL */
   int relu;          /* ... and whether it applies ReLU */
+  dn_node *mask;     /* GEMM with a mask epilogue (ctx->epi_mask, float only): the mask */
+  int in_place;      /* ... read from the output array itself (the emitter's usual case) */
 } kcase;
 
 #define MAXCASES 256
@@ -118,7 +120,20 @@ static void gemm_case(const char *name, int64_t m, int64_t n, int64_t k, int ta,
       }
 }
 
+/* A product with the mask epilogue the emitter fuses into a classifier's data gradient
+ * (ctx->epi_mask): y = (A @ B) * (mask > 0), the mask a separate array or the output array
+ * itself; its values quarters, so some are exactly 0. */
+static void gemm_mask_case(const char *name, int64_t m, int64_t n, int64_t k, int ta, int in_place) {
+  gemm_case(name, m, n, k, ta, 0, 1, 0);
+  kcase *kc = &cases[ncases - 1];
+  kc->mask = leaf(kc->node->shape, 1, 0), kc->in_place = in_place;
+  for (int64_t e = 0; e < count(kc->node); e++) kc->ref[e] *= data(kc->mask)[e] > 0 ? 1 : 0;
+}
+
 static void gemm_cases(void) {
+  gemm_mask_case("gemm shallow masked (dy @ W, ReLU backward)", 64, 256, 10, 0, 0);
+  gemm_mask_case("gemm shallow masked in place, column tail", 13, 45, 7, 0, 1);
+  gemm_mask_case("gemm shallow masked in place ta", 20, 50, 12, 1, 1);
   gemm_case("gemm 1x1x1", 1, 1, 1, 0, 0, 1, 0);
   gemm_case("gemm 7x13x5", 7, 13, 5, 0, 0, 1, 0);
   gemm_case("gemm ta", 9, 17, 11, 1, 0, 1, 0);
@@ -536,9 +551,21 @@ static void *build(const config *cf, char *dir) {
     const char *in[8];
     for (int j = 0; j < n->nin; j++) in[j] = cexpr(&ctx, n->in[j], j, 0);
     dn_buf_printf(&body, "void k%d(void *dk_out, void *const *dk_in) {\n", i);
+    if (cases[i].mask) {  /* float only (run_case skips it in double); the portable path's
+                           * product goes to the scratch area */
+      ck_assert_int_eq(dn_cg_gemm_mask_ok(&ctx, n), strcmp(cf->real, "float") == 0);
+      if (!dn_cg_gemm_mask_ok(&ctx, n)) {
+        dn_buf_printf(&body, "  (void)dk_out; (void)dk_in;\n}\n");
+        continue;
+      }
+      size_t tmp = sizeof(float) * (size_t)count(n);
+      if (ctx.scratch_bytes < tmp) ctx.scratch_bytes = tmp;
+      ctx.epi_mask = cases[i].in_place ? cexpr(&ctx, n, 0, 1) : cexpr(&ctx, cases[i].mask, n->nin, 0);
+      ctx.epi_tmp = "((float *)dk_scratch)";
+    }
     ctx.epi_bias = cases[i].bias ? cexpr(&ctx, cases[i].bias, n->nin, 0) : NULL, ctx.epi_relu = cases[i].relu;
     ck_assert_msg(dn_cg_kernel(&body, &ctx, n, cexpr(&ctx, n, 0, 1), in) == 0, "%s: not emitted", cases[i].name);
-    ctx.epi_bias = NULL, ctx.epi_relu = 0;
+    ctx.epi_bias = NULL, ctx.epi_relu = 0, ctx.epi_mask = ctx.epi_tmp = NULL;
     dn_buf_printf(&body, "  (void)dk_in;\n}\n");
   }
   dn_buf_printf(&file, "#include <stdint.h>\n");
@@ -594,12 +621,14 @@ static void run_case(void *h, int i, int dbl) {
   void *in[8];
   *(void **)&fn = dlsym(h, dn_fmt("k%d", i));
   ck_assert_ptr_nonnull(*(void **)&fn);
-  ck_assert_int_lt(n->nin, 8);  /* in[] holds the inputs and the epilogue's bias */
+  ck_assert_int_lt(n->nin, 8);  /* in[] holds the inputs and the epilogue's bias or mask */
+  if (kc->mask && dbl) return;
   for (int j = 0; j < n->nin; j++) in[j] = to_c(n->in[j], dbl);
-  in[n->nin] = kc->bias ? to_c(kc->bias, dbl) : NULL;
+  in[n->nin] = kc->bias ? to_c(kc->bias, dbl) : kc->mask ? to_c(kc->mask, dbl) : NULL;
   size_t esz = n->dtype == DN_I32 ? 4 : dbl ? 8 : 4;
   void *out = malloc(esz * (size_t)count(n));
   memset(out, 0x7f, esz * (size_t)count(n));  /* huge values / NaN: every element must be written */
+  if (kc->mask && kc->in_place) memcpy(out, in[n->nin], esz * (size_t)count(n));
   fn(out, in);
   double tol = dbl ? 1e-10 : 2e-5;
   for (int64_t e = 0; e < count(n); e++) {
