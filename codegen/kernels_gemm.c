@@ -985,6 +985,20 @@ static int dnk_swap_ok(const dn_cg_ctx *ctx, const dn_gemm *g) {
          dn_kscratch_bytes(ctx, (long long)g->m * g->n) <= DNK_SWAP_BYTES;
 }
 
+/* Weight gradients dy^T @ x (A transposed) with more rows than columns, at most 64 of
+ * them (a layer of more outputs than inputs: an LSTM's 4 x 128 gates over 64 inputs): the
+ * tiled GEMM packs A^T, M x K, six values per K step, for only N columns of C; computed as
+ * C^T = B^T @ A it packs the N x K side that way (once, dnk_pack_a_all) and A, rows
+ * contiguous, as the right operand (whole vectors). LSTM training step, batch 64 x 32
+ * steps (K = 2048), [512 x 64]: 133-135 -> 152-156 GFLOP/s; [512 x 128] (over the states)
+ * gained nothing (157-160 against 154-162: the pack was spread over 128 columns), hence
+ * the 64. While C^T fits in DNK_SWAP_BYTES, as for dnk_swap_ok; one product, more than
+ * DNK_REG_DIM columns and terms (else a register-block product). */
+static int dnk_swap_ta_ok(const dn_cg_ctx *ctx, const dn_gemm *g) {
+  return g->ta && !g->tb && g->nb == 1 && g->m > g->n && g->n > 12 && g->n <= 64 && g->k > 12 && ctx->scratch &&
+         dn_kscratch_bytes(ctx, (long long)g->m * g->n) <= DNK_SWAP_BYTES;
+}
+
 /* The register-block product for a serial float product with B's rows contiguous and M
  * (few_k 0) or else K at most DNK_REG_DIM (see dnk_reg_text), with the mask epilogue when
  * mask (few_k only); dim 0 when none applies. */
@@ -1084,6 +1098,20 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
      * C packed all of it again. With more than one tile, where dnk_gemm does not pack A once
      * itself (M <= DNK_MC and K <= DNK_KC), it is packed once into the scratch area */
     int pre = !r && g->ta && !outer_par && g->m > 4 && g->n > DNK_NC_E && (g->m > DNK_MC_E || g->k > DNK_KC_E);
+    if (!r && dnk_swap_ta_ok(ctx, g) && !outer_par) {
+      /* C^T = B^T @ A into the scratch area, B^T packed once after it, then transposed into C */
+      long long ct = dn_kscratch_bytes(ctx, (long long)g->m * g->n);
+      dn_kneed_scratch(ctx, ct + dn_kscratch_bytes(ctx, dnk_pack_all_size(g->n, g->k)));
+      dn_buf_printf(c,
+                    "    dnk_real *dk_ct = (dnk_real *)(%s);\n"
+                    "    dnk_view dk_wa = dnk_dense(dk_vb.p, 1, dk_vb.rs), dk_xb = dnk_dense(dk_va.p, dk_va.cs, 1);\n"
+                    "    dnk_outv dk_vt = dnk_out(dk_ct, %lld, 1);\n"
+                    "    dnk_gemm(%lld, %lld, %lld, &dk_wa, &dk_xb, &dk_vt, 0, %d, dnk_pack_a_all(%lld, %lld, &dk_wa, (dnk_real *)((%s) + %lld)));\n"
+                    "    dnk_untranspose(%lld, %lld, dk_ct, dk_vc.p, %lld);\n",
+                    ctx->scratch, (long long)g->m, (long long)g->n, (long long)g->m, (long long)g->k, par, (long long)g->n,
+                    (long long)g->k, ctx->scratch, ct, (long long)g->m, (long long)g->n, (long long)g->n);
+      return;
+    }
     if (r) dnk_small_call(c, r, g, "dk_va.p", "dk_vb.p", "dk_vc.p", acc);
     if (pre) {
       dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, dnk_pack_all_size(g->m, g->k)));

@@ -144,6 +144,10 @@ static void gemm_cases(void) {
   /* 17 MFLOP: threaded, one column tile of x^T, a group of W's rows per thread */
   gemm_case("gemm W @ x^T rows per thread", 64, 303, 450, 0, 1, 1, 0);
   gemm_case("gemm wide (A packed once)", 10, 300, 20, 0, 0, 1, 0);
+  /* A transposed, more rows than columns: computed as C^T = B^T @ A (B^T packed once) */
+  gemm_case("gemm ta tall (C^T = B^T @ A)", 70, 20, 40, 1, 0, 1, 0);
+  gemm_case("gemm ta tall, edges", 101, 13, 300, 1, 0, 1, 0);
+  gemm_case("gemm ta tall, threaded tiles", 300, 64, 450, 1, 0, 1, 0);
   gemm_case("gemm wide ta tb", 7, 200, 30, 1, 1, 1, 0);
   gemm_case("gemm tall (rows split over threads)", 40, 70, 8, 0, 0, 1, 0);
   gemm_case("gemm batched", 5, 33, 7, 0, 0, 3, 0);
