@@ -43,6 +43,7 @@ void dn_kneed_scratch(dn_cg_ctx *ctx, long long bytes) {
 static const char dnk_views_text[] =
   "#define DNK_MR 6\n"
   "#define DNK_KC 256\n"
+  "#define DNK_PF_BYTES (1024.0 * 1024)\n"
   "#define DNK_MC 96\n"
   "#define DNK_NC 128\n"
   "/* Geometry of an implicit im2col matrix: rows (c, ki, kj), columns (oy, ox). */\n"
@@ -467,6 +468,8 @@ static const char dnk_driver_text[] =
   "   * cost as much as the product for the few rows of a batch): only a last partial panel of\n"
   "   * rows is packed, for dnk_micro */\n"
   "  int au = !apk && A->kind == 0 && A->cs == 1 && C->kind == 0 && C->cs == 1;\n"
+  "  /* an A read in place that does not fit in the L2 cache is prefetched (dnk_micro_c) */\n"
+  "  int pf = au && (double)M * K * sizeof(dnk_real) > DNK_PF_BYTES;\n"
   "  for (pc = 0; pc < K; pc += DNK_KC) {\n"
   "    long kc = K - pc < DNK_KC ? K - pc : DNK_KC;\n"
   "    int a2 = acc || pc > 0 || C->kind == 1;\n"
@@ -484,11 +487,11 @@ static const char dnk_driver_text[] =
   "          if (au && mc - ir >= DNK_MR) {  /* rows of A in place */\n"
   "            ai = A->p + (ic + ir) * A->rs + pc, as = 1, ar = A->rs;\n"
   "            if (nc - jr >= DNK_NR) {\n"
-  "              dnk_micro_c(kc, ai, 1, A->rs, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
+  "              dnk_micro_c(kc, ai, 1, A->rs, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2, pf);\n"
   "              continue;\n"
   "            }\n"
   "          } else if (C->kind == 0 && C->cs == 1 && mc - ir >= DNK_MR && nc - jr >= DNK_NR) {\n"
-  "            dnk_micro_c(kc, ai, DNK_MR, 1, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2);\n"
+  "            dnk_micro_c(kc, ai, DNK_MR, 1, bp + jr * kc, C->p + (ic + ir) * C->ld + jc + jr, C->ld, a2, 0);\n"
   "            continue;\n"
   "          }\n"
   "          dnk_micro(kc, ai, as, ar, bp + jr * kc, t);\n"
@@ -794,10 +797,12 @@ static void dnk_micro_vec(dn_buf *c, const char *vt, const char *pre, const char
   }
   dn_buf_printf(c, "  for (p = 0; p < kc; ++p) {\n");
   if (to_c && vw * (strcmp(sfx, "pd") == 0 ? 8 : 4) == 64) {
-    /* AVX-512 (a vector is a cache line): rows of A read in place (as 1, a weight streamed
-     * from memory: a dense layer's x @ W^T computed as W @ x^T) are fetched 4 lines ahead.
-     * CIFAR CNN 4096 -> 256 forward in the step at batch 32: 122-123 -> 154-166 GFLOP/s */
-    dn_buf_printf(c, "    if (as == 1 && !(p & %d)) {\n", vw - 1);
+    /* AVX-512 (a vector is a cache line): with pf, rows of A read in place (as 1) and too
+     * large for the L2 cache (a weight streamed from memory: a dense layer's x @ W^T
+     * computed as W @ x^T) are fetched 4 lines ahead. CIFAR CNN 4096 -> 256 forward in the
+     * step at batch 32: 122-123 -> 154-166 GFLOP/s. For an A in the L2 cache it cost up to
+     * 15% (the LSTM's per-step products, 256 KB of U) */
+    dn_buf_printf(c, "    if (pf && !(p & %d)) {\n", vw - 1);
     for (i = 0; i < 6; i++)
       dn_buf_printf(c, "      _mm_prefetch((const char *)(a + p + %d + %d * ar), _MM_HINT_T0);\n", 4 * vw, i);
     dn_buf_printf(c, "    }\n");
@@ -842,7 +847,7 @@ static void dnk_micro_text(dn_buf *c, int dbl) {
                    "    }\n"
                    "  for (i = 0; i < DNK_MR * DNK_NR; ++i) t[i] = acc[i];\n#endif\n}\n");
   dn_buf_printf(c, "static inline void dnk_micro_c(long kc, const dnk_real *restrict a, long as, long ar, "
-                   "const dnk_real *restrict b, dnk_real *restrict cp, long ldc, int acc) {\n");
+                   "const dnk_real *restrict b, dnk_real *restrict cp, long ldc, int acc, int pf) {\n  (void)pf;\n");
   dnk_micro_isas(c, dbl, 1);
   dn_buf_printf(c, "  dnk_real t[DNK_MR * DNK_NR];\n  int i, j;\n"
                    "  dnk_micro(kc, a, as, ar, b, t);\n"
