@@ -586,7 +586,8 @@ static int emit_node(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   }
   const dn_node *h;
   dn_node *u = gemm_epilogue(em, b, n, &h);
-  if (u) {
+  if (u) {  /* printed at u's position: its kernel's slot taken now (dn_cg_gemm_mask_ok holds there) */
+    dn_cg_gemm_mask_reserve(&em->ctx, n);
     b->nodes[u->id].fused = n->id + 2;
     dn_buf_printf(c, "/* %%%d = %s %s: computed with %%%d below (its mask epilogue) */\n", n->id, dn_ops[n->op].name,
                   dn_shape_str(n->shape), u->id);

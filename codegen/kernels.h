@@ -76,6 +76,10 @@ int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, c
  * classifier's data gradient dy @ W, 10 terms per sum.) */
 int dn_cg_gemm_mask_ok(const dn_cg_ctx *ctx, const dn_node *n);
 
+/* Registers the masked product of n (dn_cg_gemm_mask_ok) in ctx, so that it still has its
+ * slot when the emitter prints it later, after other products may have filled the table. */
+void dn_cg_gemm_mask_reserve(dn_cg_ctx *ctx, const dn_node *n);
+
 /* Floating-point operations (multiply-adds count 2) of a matrix product or convolution
  * node, 0 for other ops: printed in the kernel's comment, read by bench/kernel_flops.py. */
 int64_t dn_cg_flops(const dn_node *n);

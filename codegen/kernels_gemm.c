@@ -1064,6 +1064,10 @@ int dn_cg_gemm_mask_ok(const dn_cg_ctx *ctx, const dn_node *n) {
          (dnk_reg_find(ctx, &r) >= 0 || ctx->nreg < DN_KREG_MAX);
 }
 
+void dn_cg_gemm_mask_reserve(dn_cg_ctx *ctx, const dn_node *n) {
+  if (!dnk_reg_pick(ctx, &n->gemm, 1)) dn_die("gemm: no room for a masked register-block product");
+}
+
 /* Prints `#if defined(__AVX512F__)`, the call of register-block kernel r (of dnk_gemm_dots
  * when r is NULL) on product g with operands a, b and result c (C expressions of this
  * product's element 0), and `#else`: the caller prints the portable call and `#endif`. */

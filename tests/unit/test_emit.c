@@ -467,6 +467,52 @@ START_TEST(gemm_mask_epilogue) {
 }
 END_TEST
 
+/* The products between a product and its mask epilogue fill the table of register-block
+ * kernels (DN_KREG_MAX): 36 shape classes, for k = 1..12 x[:, :k] @ V_k (k terms),
+ * t_k = x[:, :k]^T @ h (k rows; h stored, not inlined into u) and t_k^T @ V'_k. The epilogue's kernel keeps the slot it
+ * took when the emitter decided (the compiler aborted before); -O2 agrees with -O0. */
+START_TEST(gemm_mask_epilogue_full_table) {
+  enum { B = 16, H = 40, O = 10, F = 8 };
+  dn_graph *g = dn_graph_new("t", B, DN_MODE_INFER);
+  dn_node *x = add_input(g, "x", dn_shape_of(1, (int64_t)H));
+  dn_node *dy = add_input(g, "dy", dn_shape_of(1, (int64_t)O));
+  dn_node *w = add_param(g, "w", dn_shape_of(2, (int64_t)O, (int64_t)H), DN_INIT_UNIFORM, -1, 1);
+  dn_node *h = dn_ir_unary(g, DN_OP_RELU, x, L);
+  dn_node *p = dn_ir_gemm(g, dy, w, (dn_gemm){B, H, O, 0, 0, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)B, (int64_t)H), 1, L);
+  dn_node *e = NULL;
+  for (int k = 1; k <= 12; k++) {
+    dn_node *a = dn_ir_slice(g, x, 1, 0, k, L);
+    dn_node *v = add_param(g, dn_fmt("v%d", k), dn_shape_of(2, (int64_t)k, (int64_t)F), DN_INIT_UNIFORM, -1, 1);
+    dn_node *v2 = add_param(g, dn_fmt("u%d", k), dn_shape_of(2, (int64_t)k, (int64_t)F), DN_INIT_UNIFORM, -1, 1);
+    dn_node *g1 = dn_ir_gemm(g, a, v, (dn_gemm){B, F, k, 0, 0, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)B, (int64_t)F), 1, L);
+    dn_node *t = dn_ir_gemm(g, a, h, (dn_gemm){k, H, B, 1, 0, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)k, (int64_t)H), 0, L);
+    dn_node *g3 = dn_ir_gemm(g, t, v2, (dn_gemm){H, F, k, 1, 0, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)H, (int64_t)F), 0, L);
+    dn_node *s = dn_ir_binary(g, DN_OP_ADD, dn_ir_reduce(g, DN_OP_REDUCE_SUM, g1, 3u, L),
+                              dn_ir_reduce(g, DN_OP_REDUCE_SUM, g3, 3u, L), L);
+    e = e ? dn_ir_binary(g, DN_OP_ADD, e, s, L) : s;
+  }
+  dn_node *u = dn_ir_binary(g, DN_OP_MUL, p, dn_ir_unary(g, DN_OP_STEP, h, L), L);
+  dn_node *z = dn_ir_gemm(g, u, w, (dn_gemm){B, O, H, 0, 1, 1, 0, 0, 0}, dn_shape_of(2, (int64_t)B, (int64_t)O), 1, L);
+  add_output(g, "z", dn_ir_binary(g, DN_OP_ADD, z, e, L));
+  float xin[B * H], din[B * O], out[2][B * O];
+  for (int i = 0; i < B * H; i++) xin[i] = (float)((i * 37) % 17 - 8) / 32.0f;
+  for (int i = 0; i < B * O; i++) din[i] = (float)((i * 11) % 13 - 6) / 6.0f;
+  for (int k = 0; k < 2; k++) {
+    char *src;
+    dn_jit *j = build(g, k * 2, &src);
+    ck_assert_ptr_nonnull(j);
+    if (k) ck_assert_ptr_nonnull(strstr(src, "(its mask epilogue)"));
+    void *st = new_state(j, 3), *ip[2] = {xin, din}, *op_[1] = {out[k]};
+    ((fwd_fn)dn_jit_lookup(j, "t_forward_v"))(st, ip, op_);
+    free(src);
+    free(st);
+    dn_jit_free(j);
+  }
+  for (int i = 0; i < B * O; i++)
+    ck_assert_msg(fabs(out[0][i] - out[1][i]) <= 1e-4 * (1 + fabs(out[0][i])), "element %d: -O0 %g, -O2 %g", i, out[0][i], out[1][i]);
+}
+END_TEST
+
 static Suite *emit_suite(void) {
   Suite *s = suite_create("emit");
   TCase *t = tcase_create("emit");
@@ -477,6 +523,7 @@ static Suite *emit_suite(void) {
   tcase_add_test(t, init_is_deterministic_with_right_statistics);
   tcase_add_test(t, grad_slots_and_train_step);
   tcase_add_loop_test(t, gemm_mask_epilogue, 0, 2);
+  tcase_add_test(t, gemm_mask_epilogue_full_table);
   tcase_add_test(t, save_load_round_trip_and_rejection);
   tcase_add_test(t, generated_code_is_warning_free_c99);
   suite_add_tcase(s, t);
