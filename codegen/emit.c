@@ -431,6 +431,17 @@ static int emit_scan(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n) {
   return 0;
 }
 
+/* The first node of the body after n that reads it as one of its first two inputs (the
+ * only reader, for the epilogues below, which ask for one), or NULL. */
+static dn_node *first_reader(const dn_em_body *b, const dn_node *n) {
+  const dn_graph *g = b->g;
+  for (int i = n->id + 1; i < g->nodes.n; i++) {
+    dn_node *x = g->nodes.v[i];
+    if (b->nodes[i].kind != DN_EMK_SKIP && x->nin >= 1 && (x->in[0] == n || (x->nin == 2 && x->in[1] == n))) return x;
+  }
+  return NULL;
+}
+
 /* A convolution's epilogue (-O1 and above): the consumer of a CONV2D n that its kernel can
  * compute as it stores, relu(n + bias), n + bias or relu(n), with bias a per-channel tensor
  * [1, F, 1, ...] that has storage, n read by nothing else, and the root computed over n's
@@ -444,11 +455,7 @@ static dn_node *conv_epilogue(const dn_em *em, const dn_em_body *b, const dn_nod
   if (n->op != DN_OP_CONV2D || em->o->opt_level < 1 || e->kind != DN_EMK_ARENA || e->uses != 1 || e->pinned ||
       n->dtype != DN_F32)
     return NULL;
-  dn_node *u = NULL;
-  for (int i = n->id + 1; i < g->nodes.n && !u; i++) {
-    dn_node *x = g->nodes.v[i];
-    if (b->nodes[i].kind != DN_EMK_SKIP && x->nin >= 1 && (x->in[0] == n || (x->nin == 2 && x->in[1] == n))) u = x;
-  }
+  dn_node *u = first_reader(b, n);
   if (!u || u->dtype != DN_F32 || !dn_shape_eq(u->shape, n->shape)) return NULL;
   if (u->op == DN_OP_ADD) {
     const dn_node *bb = u->in[0] == n ? u->in[1] : u->in[0];
@@ -512,11 +519,7 @@ static dn_node *gemm_epilogue(const dn_em *em, const dn_em_body *b, const dn_nod
   if (n->op != DN_OP_GEMM || em->o->opt_level < 1 || b->scan || e->kind != DN_EMK_ARENA || e->uses != 1 || e->pinned ||
       n->dtype != DN_F32 || !dn_cg_gemm_mask_ok(&em->ctx, n))
     return NULL;
-  dn_node *u = NULL;
-  for (int i = n->id + 1; i < g->nodes.n && !u; i++) {
-    dn_node *x = g->nodes.v[i];
-    if (b->nodes[i].kind != DN_EMK_SKIP && x->nin >= 1 && (x->in[0] == n || (x->nin == 2 && x->in[1] == n))) u = x;
-  }
+  dn_node *u = first_reader(b, n);
   if (!u || u->op != DN_OP_MUL || u->dtype != DN_F32 || !dn_shape_eq(u->shape, n->shape)) return NULL;
   const dn_em_node *ue = &b->nodes[u->id];
   if (ue->kind != DN_EMK_ARENA && ue->kind != DN_EMK_OUT && ue->kind != DN_EMK_GRAD) return NULL;

@@ -1084,9 +1084,28 @@ static void dnk_small_call(dn_buf *out, const dn_kreg *r, const dn_gemm *g, cons
   dn_buf_printf(out, "#else\n");
 }
 
+/* Prints C_b = op(A_b) @ op(B_b) computed transposed (dnk_swap_ok, dnk_swap_ta_ok): C^T
+ * [N x M] = W @ X into the scratch area, then put in place by dnk_untranspose; `views`
+ * declares dk_wa (W, [N x K]) and dk_xb (X, [K x M]) over dk_va and dk_vb. With pack_w, W is
+ * packed once (dnk_pack_a_all) into the scratch area after C^T. */
+static void dnk_swapped(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char *views, int par, int pack_w) {
+  long long ct = dn_kscratch_bytes(ctx, (long long)g->m * g->n);
+  dn_kneed_scratch(ctx, ct + (pack_w ? dn_kscratch_bytes(ctx, dnk_pack_all_size(g->n, g->k)) : 0));
+  dn_buf_printf(c, "    dnk_real *dk_ct = (dnk_real *)(%s);\n    dnk_view %s;\n    dnk_outv dk_vt = dnk_out(dk_ct, %lld, 1);\n",
+                ctx->scratch, views, (long long)g->m);
+  dn_buf_printf(c, "    dnk_gemm(%lld, %lld, %lld, &dk_wa, &dk_xb, &dk_vt, 0, %d, ", (long long)g->n, (long long)g->m, (long long)g->k,
+                par);
+  if (pack_w)
+    dn_buf_printf(c, "dnk_pack_a_all(%lld, %lld, &dk_wa, (dnk_real *)((%s) + %lld)));\n", (long long)g->n, (long long)g->k,
+                  ctx->scratch, ct);
+  else
+    dn_buf_printf(c, "NULL);\n");
+  dn_buf_printf(c, "    dnk_untranspose(%lld, %lld, dk_ct, dk_vc.p, %lld);\n", (long long)g->m, (long long)g->n, (long long)g->n);
+}
+
 /* Prints dnncc's own product C_b = op(A_b) @ op(B_b) (inside the batch loop of dn_kgemm_emit):
- * swapped (dnk_swap_ok), split by rows over the threads, a register-block product, or the
- * tiled GEMM. */
+ * swapped (dnk_swap_ok, dnk_swap_ta_ok), split by rows over the threads, a register-block
+ * product, or the tiled GEMM. */
 static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char *out, const char *const *in, const char *acc,
                          int outer_par, double flop) {
   dn_buf_printf(c, "    dnk_view dk_va = dnk_dense((%s) + dk_b * %lld, %lld, %lld);\n", in[0], (long long)g->sa,
@@ -1095,19 +1114,13 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
                 (long long)(g->tb ? 1 : g->n), (long long)(g->tb ? g->k : 1));
   dn_buf_printf(c, "    dnk_outv dk_vc = dnk_out((%s) + dk_b * %lld, %lld, 1);\n", out, (long long)g->sc, (long long)g->n);
   int rows = dnk_own_rows(ctx, g, outer_par, flop), par = dnk_own_par(ctx, outer_par, flop);
-  if (dnk_swap_ok(ctx, g) && !outer_par) {  /* one scratch area: not in the threaded batch loop */
-    /* C^T = B^T @ A^T into the scratch area, then transposed into C: the weight B^T
-     * (N rows) is read in place by the micro-kernel and only A (M < N rows) is packed */
-    dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, (long long)g->m * g->n));
-    dn_buf_printf(c,
-                  "    dnk_real *dk_ct = (dnk_real *)(%s);\n"
-                  "    dnk_view dk_wa = dnk_dense(dk_vb.p, dk_vb.cs, 1), dk_xb = dnk_dense(dk_va.p, 1, dk_va.rs);\n"
-                  "    dnk_outv dk_vt = dnk_out(dk_ct, %lld, 1);\n"
-                  "    dnk_gemm(%lld, %lld, %lld, &dk_wa, &dk_xb, &dk_vt, 0, %d, NULL);\n"
-                  "    dnk_untranspose(%lld, %lld, dk_ct, dk_vc.p, %lld);\n",
-                  ctx->scratch, (long long)g->m, (long long)g->n, (long long)g->m, (long long)g->k, par, (long long)g->m,
-                  (long long)g->n, (long long)g->n);
-  } else if (rows)
+  if (dnk_swap_ok(ctx, g) && !outer_par)  /* one scratch area: not in the threaded batch loop */
+    /* the weight B^T (N rows) is read in place by the micro-kernel and only A (M < N rows) is packed */
+    dnk_swapped(c, ctx, g, "dk_wa = dnk_dense(dk_vb.p, dk_vb.cs, 1), dk_xb = dnk_dense(dk_va.p, 1, dk_va.rs)", par, 0);
+  else if (dnk_swap_ta_ok(ctx, g) && !outer_par)
+    /* B^T (N <= 64 rows) packed, A (rows contiguous) the right operand */
+    dnk_swapped(c, ctx, g, "dk_wa = dnk_dense(dk_vb.p, 1, dk_vb.rs), dk_xb = dnk_dense(dk_va.p, dk_va.cs, 1)", par, 1);
+  else if (rows)
     dn_buf_printf(c, "    dnk_gemm_rows(%lld, %lld, %lld, &dk_va, &dk_vb, &dk_vc, %s);\n", (long long)g->m, (long long)g->n,
                   (long long)g->k, acc);
   else {
@@ -1116,20 +1129,6 @@ static void dnk_gemm_own(dn_buf *c, dn_cg_ctx *ctx, const dn_gemm *g, const char
      * C packed all of it again. With more than one tile, where dnk_gemm does not pack A once
      * itself (M <= DNK_MC and K <= DNK_KC), it is packed once into the scratch area */
     int pre = !r && g->ta && !outer_par && g->m > 4 && g->n > DNK_NC_E && (g->m > DNK_MC_E || g->k > DNK_KC_E);
-    if (!r && dnk_swap_ta_ok(ctx, g) && !outer_par) {
-      /* C^T = B^T @ A into the scratch area, B^T packed once after it, then transposed into C */
-      long long ct = dn_kscratch_bytes(ctx, (long long)g->m * g->n);
-      dn_kneed_scratch(ctx, ct + dn_kscratch_bytes(ctx, dnk_pack_all_size(g->n, g->k)));
-      dn_buf_printf(c,
-                    "    dnk_real *dk_ct = (dnk_real *)(%s);\n"
-                    "    dnk_view dk_wa = dnk_dense(dk_vb.p, 1, dk_vb.rs), dk_xb = dnk_dense(dk_va.p, dk_va.cs, 1);\n"
-                    "    dnk_outv dk_vt = dnk_out(dk_ct, %lld, 1);\n"
-                    "    dnk_gemm(%lld, %lld, %lld, &dk_wa, &dk_xb, &dk_vt, 0, %d, dnk_pack_a_all(%lld, %lld, &dk_wa, (dnk_real *)((%s) + %lld)));\n"
-                    "    dnk_untranspose(%lld, %lld, dk_ct, dk_vc.p, %lld);\n",
-                    ctx->scratch, (long long)g->m, (long long)g->n, (long long)g->m, (long long)g->k, par, (long long)g->n,
-                    (long long)g->k, ctx->scratch, ct, (long long)g->m, (long long)g->n, (long long)g->n);
-      return;
-    }
     if (r) dnk_small_call(c, r, g, "dk_va.p", "dk_vb.p", "dk_vc.p", acc);
     if (pre) {
       dn_kneed_scratch(ctx, dn_kscratch_bytes(ctx, dnk_pack_all_size(g->m, g->k)));
