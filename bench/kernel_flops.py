@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """kernel_flops.py - per-kernel times of a generated model, for bench/run.
 
-usage: kernel_flops.py IN.c OUT.c
+usage: kernel_flops.py IN.c OUT.c [SHAPES]
 
 Copies the C that dnncc generated (IN.c) to OUT.c with a timer around every kernel node of
 the body functions: it starts at the emitter's "/* %N = OP [shape] ... */" comment and stops
@@ -20,19 +20,28 @@ thread: in the training step that --threads splits by samples (every thread runs
 of the batch through the same kernels at once), a line covers all threads: FLOP is the
 kernel's per-call count times the number of threads that ran it, SECONDS from the slowest
 thread's median, CALLS its calls; kernels that fork threads themselves are timed on the
-calling thread. Plain python3, no packages.
+calling thread. With SHAPES, also writes one line per single matrix product (not batched)
+to that file, "%N M N K TA TB" (C [M, N] = op(A) @ op(B), TA / TB 1 for a transposed operand,
+as the emitter's "/* gemm: ... */" comment gives them), for bench/shapes.c. Plain python3, no
+packages.
 """
 import re
 import sys
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     src = open(sys.argv[1]).read().split("\n")
-    out, names, flops = [], [], []
+    out, names, flops, shapes = [], [], [], {}
     in_body = timing = False
-    for line in src:
+    for at, line in enumerate(src):
+        g = re.match(r"^/\* (%\d+) = GEMM \[", line)
+        s = re.match(r"^\{  /\* gemm: (?:1 x )?\[(\d+) x (\d+)\] @ \[\d+ x (\d+)\](, A transposed|, B transposed)?",
+                     src[at + 1]) if g and at + 1 < len(src) else None
+        if s:
+            shapes[g.group(1)] = "%s %s %s %s %d %d" % (g.group(1), s.group(1), s.group(3), s.group(2),
+                                                       s.group(4) == ", A transposed", s.group(4) == ", B transposed")
         if re.match(r"^static double \w+_body_\w+\(", line):
             in_body = True
         m = re.match(r"^/\* (%\d+ = \w+ \[[^\]]*\])(?:, (\d+) flop)? \*/", line) if in_body else None
@@ -107,6 +116,8 @@ __attribute__((destructor)) static void dnkf_report(void) {
     at = next(i for i, l in enumerate(out) if l.startswith("#include")) + 1
     out.insert(at, head)
     open(sys.argv[2], "w").write("\n".join(out))
+    if len(sys.argv) == 4:
+        open(sys.argv[3], "w").write("".join(v + "\n" for v in shapes.values()))
 
 
 if __name__ == "__main__":
