@@ -42,7 +42,7 @@ static int cmp(const void *a, const void *b) {
 }
 
 /* GFLOP/s of THREADS concurrent products (slowest thread's median), caches emptied before
- * each call when cold; NULL-free: returns -1 when memory runs out. */
+ * each call when cold; -1 when memory runs out. */
 static double run(int threads, int m, int n, int k, int ta, int tb, int cold, float *junk, size_t njunk) {
   double t[MAXT][REPS];
   int failed = 0;
@@ -51,7 +51,10 @@ static double run(int threads, int m, int n, int k, int ta, int tb, int cold, fl
     int id = TID;
     float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n),
           *c = malloc(sizeof(float) * (size_t)m * n);
-    if (!a || !b || !c) failed = 1;
+    if (!a || !b || !c) {
+#pragma omp atomic write
+      failed = 1;
+    }
 #pragma omp barrier
     if (!failed) {
       for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)(i % 7) * 0.1f;
