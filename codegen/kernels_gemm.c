@@ -420,6 +420,187 @@ static const char dnk_dconv_text[] =
   "%s"
   "#endif\n";
 
+static const char dnk_wino_text[] =
+  "/* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (float, AVX-512): y = A^T [(G g G^T) . (B^T d B)] A\n"
+  " * over 4x4 input tiles d two apart. Per sample: the input tiles of the zero-padded copy\n"
+  " * xp [C, hq, wq] transformed to v [16][C][ldv] (dnk_wino_v), sixteen products\n"
+  " * m_k [Mp, ldv] = u_k [Mp, C] @ v_k [C, ldv] (dnk_wino_mm), and the 2x2 output tiles\n"
+  " * recovered from m (dnk_wino_y). Tile (ty, tx) is column t = ty * ntxp + tx of v and m,\n"
+  " * ntxp the tiles per row rounded up to 8; the columns past a row's ntx tiles are computed\n"
+  " * and dropped. u [16][Mp, C] holds the transformed weights in 8-row panels (as dnk_dconv_pack:\n"
+  " * panel i0 at i0 * C, element (r, c) at c * 8 + r). */\n"
+  "static void dnk_wino_u(const float *w, long M, long C, float *u, long r0, long r1) {\n"
+  "  const long mp = (M + 7) / 8 * 8, pk = mp * C + 16;\n"
+  "  const __m512 h = _mm512_set1_ps(0.5f), z = _mm512_setzero_ps();\n"
+  "  long i0, c, k;\n"
+  "  int l, xi;\n"
+  "  __m512i ix;\n"
+  "  {\n"
+  "    int t[16];\n"
+  "    for (l = 0; l < 16; ++l) t[l] = (int)(((l % 8) * C + l / 8) * 9);\n"
+  "    ix = _mm512_loadu_si512(t);\n"
+  "  }\n"
+  "  for (i0 = r0; i0 < r1 && i0 < mp; i0 += 8) {\n"
+  "    unsigned rm = 0;\n"
+  "    for (l = 0; l < 16; ++l)\n"
+  "      if (i0 + l % 8 < M) rm |= 1u << l;\n"
+  "    for (c = 0; c < C; c += 2) {\n"
+  "      const __mmask16 m = (__mmask16)(rm & (c + 1 < C ? 0xFFFFu : 0xFFu));\n"
+  "      const float *b = w + (i0 * C + c) * 9;\n"
+  "      __m512 g[9], t[12], o[16];\n"
+  "      for (k = 0; k < 9; ++k) g[k] = _mm512_mask_i32gather_ps(z, m, ix, b + k, 4);\n"
+  "      for (k = 0; k < 3; ++k) { /* G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 */\n"
+  "        __m512 s = _mm512_add_ps(g[k], g[6 + k]);\n"
+  "        t[k] = g[k], t[3 + k] = _mm512_mul_ps(h, _mm512_add_ps(s, g[3 + k]));\n"
+  "        t[6 + k] = _mm512_mul_ps(h, _mm512_sub_ps(s, g[3 + k])), t[9 + k] = g[6 + k];\n"
+  "      }\n"
+  "      for (k = 0; k < 4; ++k) { /* (G g) G^T */\n"
+  "        __m512 s = _mm512_add_ps(t[3 * k], t[3 * k + 2]);\n"
+  "        o[4 * k] = t[3 * k], o[4 * k + 1] = _mm512_mul_ps(h, _mm512_add_ps(s, t[3 * k + 1]));\n"
+  "        o[4 * k + 2] = _mm512_mul_ps(h, _mm512_sub_ps(s, t[3 * k + 1])), o[4 * k + 3] = t[3 * k + 2];\n"
+  "      }\n"
+  "      for (xi = 0; xi < 16; ++xi)\n"
+  "        _mm512_mask_storeu_ps(u + xi * pk + i0 * C + c * 8, (__mmask16)(c + 1 < C ? 0xFFFFu : 0xFFu), o[xi]);\n"
+  "    }\n"
+  "  }\n"
+  "}\n"
+  "\n"
+  "/* Channels [c0, c1) of xp [C, hq, wq] into v [16][C][ldv]. */\n"
+  "static void dnk_wino_v(const float *xp, long C, long hq, long wq, long ntxp, long k0, long k1, long ldv, float *v,\n"
+  "                       long c0, long c1) {\n"
+  "  const long vs = C * ldv + 16;\n"
+  "  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);\n"
+  "  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);\n"
+  "  long c, k;\n"
+  "  int i;\n"
+  "  for (c = c0; c < c1; ++c)\n"
+  "    for (k = k0; k < k1; k += 2) { /* half rows of 8 tiles k and k + 1 in the low and high lanes */\n"
+  "      const long t0 = k * 8, t1 = (k + 1 < k1 ? k + 1 : k) * 8;\n"
+  "      const float *pa = xp + (c * hq + 2 * (t0 / ntxp)) * wq + 2 * (t0 % ntxp);\n"
+  "      const float *pb = xp + (c * hq + 2 * (t1 / ntxp)) * wq + 2 * (t1 % ntxp);\n"
+  "      __m512 d[4][4], e[4][4];\n"
+  "      float *o = v + c * ldv + (k - k0) * 8;\n"
+  "      for (i = 0; i < 4; ++i) { /* tile row i, columns 0..3 of the 16 tiles */\n"
+  "        __m512 a = _mm512_loadu_ps(pa + i * wq), b = _mm512_loadu_ps(pb + i * wq);\n"
+  "        __m512 a2 = _mm512_loadu_ps(pa + i * wq + 2), b2 = _mm512_loadu_ps(pb + i * wq + 2);\n"
+  "        d[i][0] = _mm512_permutex2var_ps(a, ie, b), d[i][1] = _mm512_permutex2var_ps(a, io, b);\n"
+  "        d[i][2] = _mm512_permutex2var_ps(a2, ie, b2), d[i][3] = _mm512_permutex2var_ps(a2, io, b2);\n"
+  "      }\n"
+  "      for (i = 0; i < 4; ++i) { /* B^T d */\n"
+  "        e[0][i] = _mm512_sub_ps(d[0][i], d[2][i]), e[1][i] = _mm512_add_ps(d[1][i], d[2][i]);\n"
+  "        e[2][i] = _mm512_sub_ps(d[2][i], d[1][i]), e[3][i] = _mm512_sub_ps(d[1][i], d[3][i]);\n"
+  "      }\n"
+  "      for (i = 0; i < 4; ++i) { /* (B^T d) B */\n"
+  "        _mm512_storeu_ps(o + (4 * i) * vs, _mm512_sub_ps(e[i][0], e[i][2]));\n"
+  "        _mm512_storeu_ps(o + (4 * i + 1) * vs, _mm512_add_ps(e[i][1], e[i][2]));\n"
+  "        _mm512_storeu_ps(o + (4 * i + 2) * vs, _mm512_sub_ps(e[i][2], e[i][1]));\n"
+  "        _mm512_storeu_ps(o + (4 * i + 3) * vs, _mm512_sub_ps(e[i][1], e[i][3]));\n"
+  "      }\n"
+  "    }\n"
+  "}\n"
+  "\n"
+  "/* Products k of [k0, k1): m_k [Mp, nc] = u_k [Mp, C] @ v_k [C, nc] (row strides ldv), 8 x 32 blocks. */\n"
+  "DNK_INLINE void dnk_wino_mm(long mp, long C, long ldv, long nc, const float *u, const float *v, float *m, long k0,\n"
+  "                            long k1) {\n"
+  "  long k, j, i0, p;\n"
+  "  for (k = k0; k < k1; ++k)\n"
+  "    for (j = 0; j < nc; j += 32) {\n"
+  "      const float *b = v + k * (C * ldv + 16) + j;\n"
+  "      for (i0 = 0; i0 < mp; i0 += 8) {\n"
+  "        const float *a = u + k * (mp * C + 16) + i0 * C;\n"
+  "        float *y = m + k * (mp * ldv + 16) + i0 * ldv + j;\n"
+  "        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,\n"
+  "               c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0, c15 = c0;\n"
+  "        for (p = 0; p < C; ++p) {\n"
+  "          __m512 b0 = _mm512_loadu_ps(b + p * ldv), b1 = _mm512_loadu_ps(b + p * ldv + 16), av;\n"
+  "          DNK_REG(b0); DNK_REG(b1);\n"
+  "          av = _mm512_set1_ps(a[p * 8]); c0 = _mm512_fmadd_ps(av, b0, c0); c1 = _mm512_fmadd_ps(av, b1, c1);\n"
+  "          av = _mm512_set1_ps(a[p * 8 + 1]); c2 = _mm512_fmadd_ps(av, b0, c2); c3 = _mm512_fmadd_ps(av, b1, c3);\n"
+  "          av = _mm512_set1_ps(a[p * 8 + 2]); c4 = _mm512_fmadd_ps(av, b0, c4); c5 = _mm512_fmadd_ps(av, b1, c5);\n"
+  "          av = _mm512_set1_ps(a[p * 8 + 3]); c6 = _mm512_fmadd_ps(av, b0, c6); c7 = _mm512_fmadd_ps(av, b1, c7);\n"
+  "          av = _mm512_set1_ps(a[p * 8 + 4]); c8 = _mm512_fmadd_ps(av, b0, c8); c9 = _mm512_fmadd_ps(av, b1, c9);\n"
+  "          av = _mm512_set1_ps(a[p * 8 + 5]); c10 = _mm512_fmadd_ps(av, b0, c10); c11 = _mm512_fmadd_ps(av, b1, c11);\n"
+  "          av = _mm512_set1_ps(a[p * 8 + 6]); c12 = _mm512_fmadd_ps(av, b0, c12); c13 = _mm512_fmadd_ps(av, b1, c13);\n"
+  "          av = _mm512_set1_ps(a[p * 8 + 7]); c14 = _mm512_fmadd_ps(av, b0, c14); c15 = _mm512_fmadd_ps(av, b1, c15);\n"
+  "        }\n"
+  "        _mm512_storeu_ps(y, c0), _mm512_storeu_ps(y + 16, c1);\n"
+  "        _mm512_storeu_ps(y + ldv, c2), _mm512_storeu_ps(y + ldv + 16, c3);\n"
+  "        _mm512_storeu_ps(y + 2 * ldv, c4), _mm512_storeu_ps(y + 2 * ldv + 16, c5);\n"
+  "        _mm512_storeu_ps(y + 3 * ldv, c6), _mm512_storeu_ps(y + 3 * ldv + 16, c7);\n"
+  "        _mm512_storeu_ps(y + 4 * ldv, c8), _mm512_storeu_ps(y + 4 * ldv + 16, c9);\n"
+  "        _mm512_storeu_ps(y + 5 * ldv, c10), _mm512_storeu_ps(y + 5 * ldv + 16, c11);\n"
+  "        _mm512_storeu_ps(y + 6 * ldv, c12), _mm512_storeu_ps(y + 6 * ldv + 16, c13);\n"
+  "        _mm512_storeu_ps(y + 7 * ldv, c14), _mm512_storeu_ps(y + 7 * ldv + 16, c15);\n"
+  "      }\n"
+  "    }\n"
+  "}\n"
+  "\n"
+  "/* Output channels [o0, o1) of y [M, oh, ow] (+ bias, ReLU) from m [16][Mp][ldv]. */\n"
+  "static void dnk_wino_y(const float *m, long mp, long ntxp, long k0, long k1, long ldv, long oh, long ow, float *y,\n"
+  "                       const float *bias, int relu, long o0, long o1) {\n"
+  "  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);\n"
+  "  const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);\n"
+  "  long o, k;\n"
+  "  int i, h, a;\n"
+  "  for (o = o0; o < o1; ++o) {\n"
+  "    const __m512 bv = _mm512_set1_ps(bias ? bias[o] : 0.0f);\n"
+  "    for (k = k0; k < k1; k += 2) {\n"
+  "      const float *s = m + o * ldv + (k - k0) * 8;\n"
+  "      __m512 q[2][4], r[2][2];\n"
+  "      for (i = 0; i < 4; ++i) { /* A^T m */\n"
+  "        __m512 m0 = _mm512_loadu_ps(s + i * (mp * ldv + 16)), m1 = _mm512_loadu_ps(s + (4 + i) * (mp * ldv + 16));\n"
+  "        __m512 m2 = _mm512_loadu_ps(s + (8 + i) * (mp * ldv + 16)), m3 = _mm512_loadu_ps(s + (12 + i) * (mp * ldv + 16));\n"
+  "        q[0][i] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2), q[1][i] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);\n"
+  "      }\n"
+  "      for (a = 0; a < 2; ++a) { /* (A^T m) A */\n"
+  "        r[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[a][0], q[a][1]), q[a][2]), bv);\n"
+  "        r[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(q[a][1], q[a][2]), q[a][3]), bv);\n"
+  "        if (relu) r[a][0] = _mm512_max_ps(r[a][0], _mm512_setzero_ps()), r[a][1] = _mm512_max_ps(r[a][1], _mm512_setzero_ps());\n"
+  "      }\n"
+  "      for (h = 0; h < 2 && k + h < k1; ++h) {\n"
+  "        const long t = (k + h) * 8, ty = t / ntxp, x = 2 * (t % ntxp), n = ow - x < 16 ? ow - x : 16;\n"
+  "        for (a = 0; a < 2 && 2 * ty + a < oh; ++a)\n"
+  "          _mm512_mask_storeu_ps(y + (o * oh + 2 * ty + a) * ow + x, (__mmask16)((1u << n) - 1),\n"
+  "                                _mm512_permutex2var_ps(r[a][0], h ? ih : il, r[a][1]));\n"
+  "      }\n"
+  "    }\n"
+  "  }\n"
+  "}\n"
+  "\n"
+  "/* One sample: y [M, oh, ow] (+ bias, ReLU) from its padded input xp and the transformed weights\n"
+  " * u, tb tiles at a time (v [16][C][tb], m [16][Mp][tb], planes 16 floats apart). */\n"
+  "DNK_INLINE void dnk_wino(long M, long C, long hq, long wq, long ntxp, long nh, long oh, long ow, long tb, const float *u,\n"
+  "                         const float *xp, float *v, float *m, float *y, const float *bias, int relu) {\n"
+  "  const long mp = (M + 7) / 8 * 8;\n"
+  "  long k0;\n"
+  "  for (k0 = 0; k0 < nh; k0 += tb / 8) {\n"
+  "    const long k1 = nh < k0 + tb / 8 ? nh : k0 + tb / 8, nc = ((k1 - k0) * 8 + 31) / 32 * 32;\n"
+  "    dnk_wino_v(xp, C, hq, wq, ntxp, k0, k1, tb, v, 0, C);\n"
+  "    dnk_wino_mm(mp, C, tb, nc, u, v, m, 0, 16);\n"
+  "    dnk_wino_y(m, mp, ntxp, k0, k1, tb, oh, ow, y, bias, relu, 0, M);\n"
+  "  }\n"
+  "}\n";
+
+static const char dnk_wino_par_text[] =
+  "/* The same, each phase spread over the threads (one sample). */\n"
+  "static void dnk_wino_par(long M, long C, long hq, long wq, long ntxp, long nh, long oh, long ow, long tb, const float *u,\n"
+  "                         const float *xp, float *v, float *m, float *y, const float *bias, int relu) {\n"
+  "  const long mp = (M + 7) / 8 * 8;\n"
+  "#pragma omp parallel num_threads(DNK_THREADS)\n"
+  "  {\n"
+  "    long k0, i;\n"
+  "    for (k0 = 0; k0 < nh; k0 += tb / 8) {\n"
+  "      const long k1 = nh < k0 + tb / 8 ? nh : k0 + tb / 8, nc = ((k1 - k0) * 8 + 31) / 32 * 32;\n"
+  "#pragma omp for schedule(static)\n"
+  "      for (i = 0; i < C; ++i) dnk_wino_v(xp, C, hq, wq, ntxp, k0, k1, tb, v, i, i + 1);\n"
+  "#pragma omp for schedule(static)\n"
+  "      for (i = 0; i < 16; ++i) dnk_wino_mm(mp, C, tb, nc, u, v, m, i, i + 1);\n"
+  "#pragma omp for schedule(static)\n"
+  "      for (i = 0; i < M; ++i) dnk_wino_y(m, mp, ntxp, k0, k1, tb, oh, ow, y, bias, relu, i, i + 1);\n"
+  "    }\n"
+  "  }\n"
+  "}\n";
+
 static const char dnk_driver_text[] =
   "/* All of A [M, K] packed once into d (dnk_pack_all_size elements), in the DNK_MC x\n"
   " * DNK_KC blocks dnk_gemm walks: block (ib, pb) at (ib * nkb + pb) * DNK_MC * kcs, kcs the\n"
@@ -950,6 +1131,10 @@ void dn_kgemm_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
                                      "}\n"
                                      : "");
     dn_buf_printf(c, "#if defined(__AVX512F__)\n");
+    if (ctx->need & DN_KNEED_WINO) {
+      dn_buf_append(c, dnk_wino_text, sizeof dnk_wino_text - 1);
+      if (ctx->threads > 1) dn_buf_append(c, dnk_wino_par_text, sizeof dnk_wino_par_text - 1);
+    }
     if (ctx->need & DN_KNEED_WG44) dnk_wg_text(c, 4, 4, 0);
     if (ctx->need & DN_KNEED_WG35) dnk_wg_text(c, 3, 5, 0);
     if (ctx->need & DN_KNEED_WG44R) dnk_wg_text(c, 4, 4, 1);
@@ -1357,6 +1542,50 @@ static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
          g.cg * g.hw < (1LL << 30);
 }
 
+/* Winograd F(2x2, 3x3) (dnk_wino) for a 3x3, stride-1, undilated, ungrouped convolution of
+ * at least DNK_WINO_MIN input channels and filters and output rows of at least 12 (6 tiles:
+ * at most a quarter of a tile row's 8 columns dropped). Tiles of DNK_WINO_TB columns. */
+#define DNK_WINO_MIN 16
+#define DNK_WINO_TB 64
+static int dnk_wino_ok(const dn_kconv *k) {
+  const dn_window *w = &k->win;
+  return w->kh == 3 && w->kw == 3 && w->dh <= 1 && w->dw <= 1 && k->g == 1 && k->c >= DNK_WINO_MIN &&
+         k->f >= DNK_WINO_MIN && k->ow >= 12 && k->oh >= 2;
+}
+
+/* Prints the Winograd path of dnk_dconv_emit (same arguments): the weights transformed once
+ * (dnk_wino_u; rows over the threads for one sample), then per thread a padded input
+ * [c, hq, wq] (hq, wq: the tiles' extent, even), the transformed tiles and products. */
+static void dnk_wino_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
+                          long long at, const char *bias, int relu) {
+  dnk_wide g = dnk_wide_geom(k);
+  long long m = k->f, mp = (m + 7) / 8 * 8, cg = k->c, nty = (k->oh + 1) / 2, ntx = (k->ow + 1) / 2;
+  long long ntxp = (ntx + 7) / 8 * 8, nh = nty * ntxp / 8, nq = dn_kchunks(ctx, k->n), tb = DNK_WINO_TB;
+  long long us = 16 * (mp * cg + 16), xps = (cg * (2 * nty + 2) * (2 * ntx + 2) + 64 + 15) / 16 * 16;
+  long long per = xps + 16 * (cg * tb + 16) + 16 * (mp * tb + 16);
+  int inner = ctx->threads > 1 && nq == 1;
+  g.hp = 2 * nty + 2, g.wp = 2 * ntx + 2;  /* the copy's strides; rows and columns copied as before */
+  ctx->need |= DN_KNEED_DCONV | DN_KNEED_WINO;
+  dn_kneed_scratch(ctx, at + dn_kscratch_bytes(ctx, us) + dn_kscratch_bytes(ctx, nq * per));
+  dn_buf_printf(c, "  float *dk_u = (float *)((char *)(%s) + %lld), *dk_xs = (float *)((char *)(%s) + %lld);\n", ctx->scratch,
+                at, ctx->scratch, at + dn_kscratch_bytes(ctx, us));
+  dn_buf_printf(c, "  long dk_q, dk_p;\n");
+  if (inner) dn_kpar_for(c, ctx);
+  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; dk_p += 8) dnk_wino_u(%s, %lld, %lld, dk_u, dk_p, dk_p + 8);\n", mp, w, m, cg);
+  if (nq > 1) dn_kpar_for(c, ctx);
+  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, per);
+  dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
+                (long long)k->n, nq);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_xp[dk_i] = 0;\n", xps);
+  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
+  dn_buf_printf(c, "      long dk_c, dk_r;\n");
+  dnk_print_pad_copy(c, &g, k, x, 1, "0", "      ");
+  dn_buf_printf(c, "      dnk_wino%s(%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, dk_u, dk_xp, dk_xp + %lld, dk_xp + %lld, (%s) + dk_y, ",
+                inner ? "_par" : "", m, cg, g.hp, g.wp, ntxp, nh, (long long)k->oh, (long long)k->ow, tb, xps,
+                xps + 16 * (cg * tb + 16), y);
+  dn_buf_printf(c, "%s, %d);\n    }\n  }\n  }\n", bias ? bias : "NULL", relu);
+}
+
 /* Prints the direct-convolution path of y[n, g] = W_g @ im2col(x[n, g]) for a forward-like
  * geometry k (x [n, c, h, w], y [n, f, oh, ow], weights w [g, f/g, (c/g) kh kw] row-major),
  * using the scratch area from byte `at`: the packed weights, the offset and mask tables, and
@@ -1364,6 +1593,10 @@ static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
  * output vectors are. */
 static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
                            long long at, const char *bias, int relu) {
+  if (dnk_wino_ok(k)) {
+    dnk_wino_emit(c, ctx, k, w, x, y, at, bias, relu);
+    return;
+  }
   dnk_wide g = dnk_wide_geom(k);
   long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 7) / 8 * 8, nv = (g.end + 31) / 32 * 2;
   long long xps = (g.cg * g.hw + 64 + 15) / 16 * 16, nq = dn_kchunks(ctx, k->n);

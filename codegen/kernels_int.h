@@ -25,6 +25,7 @@ enum {
   DN_KNEED_WG35R = 1u << 8,  /* the 3 x 5 one */
   DN_KNEED_SMALL = 1u << 9,  /* the dot-product and register-block products alone (--blas) */
   DN_KNEED_WG83R = 1u << 10, /* the 8 x 3 weight-gradient kernel reading dy in place */
+  DN_KNEED_WINO = 1u << 11,  /* the Winograd F(2x2, 3x3) convolution helpers (float, AVX-512) */
 };
 
 /* Spatial geometry of one convolution: input [C, H, W] per sample, output [F, OH, OW]. */

@@ -309,6 +309,16 @@ static void conv_cases(void) {
   conv_case("conv rows of 32, dy in place", (cgeo){3, 3, 5, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0});
   conv_case("conv 5x5 rows of 16, dy in place", (cgeo){2, 1, 6, 16, 16, 5, 5, 1, 1, 2, 2, 1, 1, 1, 0, 0});
   conv_case("conv rows of 16 grouped, dy in place", (cgeo){2, 4, 4, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0});
+  /* Winograd F(2x2, 3x3) (AVX-512 float; 16 or more channels and filters, rows of 12 or
+   * more): one sample (with threads, each phase split over them); odd channels and filters
+   * (a partial panel) with odd output rows, padding before and after, the flipped data
+   * gradient through it too; tile rows short of 8 (dropped columns), several tile blocks
+   * with a partial last one; valid padding with odd output sizes */
+  conv_epi_case("conv winograd one sample", (cgeo){1, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 1, 1);
+  conv_epi_case("conv winograd bias only", (cgeo){2, 24, 14, 30, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0}, 1, 0);
+  conv_case("conv winograd odd", (cgeo){3, 17, 13, 25, 19, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1, 0});
+  conv_case("conv winograd blocks", (cgeo){2, 32, 20, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0});
+  conv_case("conv winograd valid", (cgeo){1, 16, 15, 15, 16, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0});
   conv_case("conv1d", (cgeo){3, 3, 1, 11, 5, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, 1});
   conv_case("conv1d groups", (cgeo){2, 4, 1, 9, 6, 1, 2, 1, 1, 0, 1, 1, 2, 2, 0, 1});
 }
@@ -586,6 +596,8 @@ static void *build(const config *cf, char *dir) {
   dn_buf_printf(&file, "static union { double d; char b[%zu]; } dk_scratch_u;\n#define dk_scratch (dk_scratch_u.b)\n",
                 ctx.scratch_bytes + 64);
   dn_buf_append(&file, body.s, body.n);
+  /* the Winograd cases took that path (it runs where the C compiler targets AVX-512) */
+  if (strcmp(cf->real, "float") == 0) ck_assert_ptr_nonnull(strstr(file.s, "dnk_wino("));
   char *src = dn_fmt("%s/k.c", dir), *so = dn_fmt("%s/k.so", dir);
   FILE *f = fopen(src, "w");
   ck_assert_ptr_nonnull(f);
@@ -684,6 +696,11 @@ END_TEST
 START_TEST(test_float_openmp) { run_config(&(config){"float", "-O1 -fopenmp", 3, 0}); }
 END_TEST
 
+/* the AVX-512 kernels with threads (one sample: the direct and Winograd convolutions split
+ * inside it) */
+START_TEST(test_float_native_openmp) { run_config(&(config){"float", "-O2 -march=native -fopenmp", 2, 0}); }
+END_TEST
+
 #ifdef DNNCC_CBLAS_INCLUDE
 START_TEST(test_float_blas) {
   run_config(&(config){"float", dn_fmt("-O1 -I%s -lopenblas", DNNCC_CBLAS_INCLUDE), 1, 1});
@@ -759,6 +776,7 @@ int main(void) {
     tcase_add_test(tc, test_double_avx2);
   }
   tcase_add_test(tc, test_float_openmp);
+  tcase_add_test(tc, test_float_native_openmp);
 #ifdef DNNCC_CBLAS_INCLUDE
   if (access(DNNCC_CBLAS_INCLUDE "/cblas.h", R_OK) == 0) {
     tcase_add_test(tc, test_float_blas);
