@@ -351,6 +351,10 @@ void dn_em_ew(dn_em *em, dn_em_body *b, dn_buf *c, const dn_node *root, const ch
     const char *ind = dn_fmt("%*s", 2 + 2 * k, "");
     if (k == r - 1) hoisted_loads(em, b, c, root, &gr, &nest, loaded, ind);
     if (k == r - 1 && r > 1 && par && rs) dn_buf_printf(c, "#pragma omp simd\n");
+    /* the serial inner loop of a nest: GCC -O2 left it scalar ("complicated access pattern"
+     * over the outer index, even with every pointer restrict); LSTM training step, the
+     * bias broadcasts over [B T, 4H] and [B, 4H] */
+    if (k == r - 1 && r > 1 && !par && rs) dn_buf_printf(c, "%sDN_IVDEP\n", ind);
     dn_buf_printf(c, "%sfor (%sdn_i%d = 0; dn_i%d < %lld; ++dn_i%d)%s\n", ind, k ? "long " : "", k, k, (long long)nest.dim[k], k,
                   k >= r - 2 ? " {" : "");
   }
