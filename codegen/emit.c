@@ -1099,10 +1099,7 @@ int dn_emit_c(dn_graph *infer, dn_graph *train, const dn_emit_opts *o, dn_buf *c
   }
   dn_buf_printf(c, "#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
   dn_cg_helpers(c, &em.ctx);
-  if (em.fns.s && strstr(em.fns.s, "DN_IVDEP"))
-    dn_buf_printf(c, "/* Before the inner loop of an elementwise nest whose pointers are restrict: its iterations\n"
-                     " * are free of each other (GCC -O2 vectorizes it then). */\n"
-                     "#if defined(__GNUC__) && !defined(__clang__)\n#define DN_IVDEP _Pragma(\"GCC ivdep\")\n#else\n#define DN_IVDEP\n#endif\n\n");
+  if (!em.ctx.need && em.fns.s && strstr(em.fns.s, "DN_IVDEP")) dn_cg_ivdep(c);  /* elementwise nests (emit_ew.c) */
   if (em.fns.s && strstr(em.fns.s, "_rand01(")) dn_em_ew_helpers(&em, c);
   if (em.fns.s && (strstr(em.fns.s, "_expf(") || strstr(em.fns.s, "_tanhf(")))
     dn_em_math_helpers(&em, c, strstr(em.fns.s, "_tanhf(") != NULL);

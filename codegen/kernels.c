@@ -685,13 +685,17 @@ int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, c
   return r;
 }
 
-void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
-  if (!ctx->need) return;
-  dn_buf_printf(c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n");
+void dn_cg_ivdep(dn_buf *c) {
   dn_buf_printf(c, "/* Marks loops without dependences between iterations that GCC's -O2 vectorizer would\n"
                    " * otherwise skip (it does not trust restrict on local pointers). */\n"
                    "#ifndef DN_IVDEP\n#if defined(__GNUC__) && !defined(__clang__)\n#define DN_IVDEP _Pragma(\"GCC ivdep\")\n"
                    "#else\n#define DN_IVDEP\n#endif\n#endif\n");
+}
+
+void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx) {
+  if (!ctx->need) return;
+  dn_buf_printf(c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n");
+  dn_cg_ivdep(c);
   if (ctx->need & DN_KNEED_POOL2) dn_buf_append(c, dk_pool2_text, sizeof dk_pool2_text - 1);
   dn_kgemm_helpers(c, ctx);
 }

@@ -86,5 +86,7 @@ int64_t dn_cg_flops(const dn_node *n);
 
 /* Prints the static helper functions requested in ctx->need. */
 void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx);
+/* Prints the DN_IVDEP macro (dn_cg_helpers does when any kernel needs helpers). */
+void dn_cg_ivdep(dn_buf *c);
 
 #endif
