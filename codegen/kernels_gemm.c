@@ -583,7 +583,7 @@ static const char dnk_wino_text[] =
 
 static const char dnk_wino_par_text[] =
   "/* The same, each phase spread over the threads (one sample). */\n"
-  "static void dnk_wino_par(long M, long C, long hq, long wq, long ntxp, long nh, long oh, long ow, long tb, const float *u,\n"
+  "DNK_MAYBE_UNUSED static void dnk_wino_par(long M, long C, long hq, long wq, long ntxp, long nh, long oh, long ow, long tb, const float *u,\n"
   "                         const float *xp, float *v, float *m, float *y, const float *bias, int relu) {\n"
   "  const long mp = (M + 7) / 8 * 8;\n"
   "#pragma omp parallel num_threads(DNK_THREADS)\n"

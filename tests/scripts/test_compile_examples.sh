@@ -7,7 +7,8 @@
 #   2. with --emit-main at -O0 and -O2, built under ASan/UBSan when cc supports it, a
 #      forward pass on random inputs runs clean and both levels agree (rel. err. <= 1e-4),
 #      and so does the -O2 C compiled with -march=native (the intrinsic kernels);
-#   3. the same -O2 program with --blas openblas --threads 2 (cblas_sgemm, OpenMP) agrees
+#   3. the same -O2 program with --blas openblas --threads 2 (cblas_sgemm, OpenMP), compiled
+#      strictly as in 1 and with -march=native (the threaded intrinsic kernels), agrees
 #      with the plain one (rel. err. <= 1e-4);
 set -u
 DNNCC=${1:?usage: test_compile_examples.sh DNNCC SRCDIR}
@@ -126,7 +127,7 @@ for m in "$SRC"/examples/*.dnn; do
   # 3. OpenBLAS and OpenMP
   if [ -z "$CBLAS_H" ]; then [ $ok = 1 ] && echo "ok   $base${SAN:+ (asan/ubsan)}"; continue; fi
   if ! "$DNNCC" "$m" -o "$d/mainb.c" --emit-main --batch 2 --blas openblas --threads 2 >"$d/log" 2>&1 ||
-     ! cc -std=c99 -O1 -fopenmp $CBLAS_INC -o "$d/mainb" "$d/mainb.c" -lopenblas -lm >"$d/log" 2>&1; then
+     ! cc $STRICT -O1 -march=native -fopenmp $CBLAS_INC -o "$d/mainb" "$d/mainb.c" -lopenblas -lm >"$d/log" 2>&1; then
     echo "FAIL $base: --blas openblas --threads 2 build: $(head -5 "$d/log")"; fail=1; continue
   fi
   outsb="" k=0
