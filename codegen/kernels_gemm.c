@@ -569,7 +569,7 @@ static const char dnk_wino_text[] =
   "\n"
   "/* One sample: y [M, oh, ow] (+ bias, ReLU) from its padded input xp and the transformed weights\n"
   " * u, tb tiles at a time (v [16][C][tb], m [16][Mp][tb], planes 16 floats apart). */\n"
-  "DNK_INLINE void dnk_wino(long M, long C, long hq, long wq, long ntxp, long nh, long oh, long ow, long tb, const float *u,\n"
+  "DNK_MAYBE_UNUSED DNK_INLINE void dnk_wino(long M, long C, long hq, long wq, long ntxp, long nh, long oh, long ow, long tb, const float *u,\n"
   "                         const float *xp, float *v, float *m, float *y, const float *bias, int relu) {\n"
   "  const long mp = (M + 7) / 8 * 8;\n"
   "  long k0;\n"

@@ -2,7 +2,8 @@
 # test_compile_examples.sh DNNCC SRCDIR - every examples/*.dnn through `dnncc -o`:
 #   1. the C (inference, and training when the model has a loss) compiles with
 #      cc -std=c99 -Wall -Wextra -pedantic -Werror, also with -march=native (the vector
-#      helpers a file may not use), with clang when it is installed, and (training) with
+#      helpers a file may not use; there also with --threads 2 and -fopenmp), with clang when
+#      it is installed, and (training) with
 #      --blas openblas (with and without -march=native);
 #   2. with --emit-main at -O0 and -O2, built under ASan/UBSan when cc supports it, a
 #      forward pass on random inputs runs clean and both levels agree (rel. err. <= 1e-4),
@@ -87,10 +88,14 @@ for m in "$SRC"/examples/*.dnn; do
     fi
   fi
   bad=""
+  # and with --threads 2 (one sample: the kernels split inside it; a training batch: by samples)
+  "$DNNCC" "$m" -o "$d/mp.c" --threads 2 >"$d/log" 2>&1 || bad="dnncc --threads 2: $(tail -3 "$d/log")"
+  [ -f "$d/t.c" ] && { "$DNNCC" "$m" -o "$d/tp.c" --train --threads 2 >"$d/log" 2>&1 || bad="dnncc --train --threads 2: $(tail -3 "$d/log")"; }
   for c in cc $CLANG; do
-    for f in m t; do
+    for f in m t mp tp; do
       [ -f "$d/$f.c" ] || continue
-      $c $STRICT -march=native -c "$d/$f.c" -o "$d/$f.o" >"$d/log" 2>&1 || bad="$c $f.c: $(head -5 "$d/log")"
+      omp=""; case $f in *p) omp=-fopenmp ;; esac
+      $c $STRICT -march=native $omp -c "$d/$f.c" -o "$d/$f.o" >"$d/log" 2>&1 || bad="$c $f.c: $(head -5 "$d/log")"
     done
   done
   [ -z "$bad" ] || { echo "FAIL $base: strict -march=native compile ($bad)"; fail=1; continue; }
