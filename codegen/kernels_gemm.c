@@ -1526,6 +1526,22 @@ static void dnk_print_pad_copy(dn_buf *c, const dnk_wide *g, const dn_kconv *k, 
                 g->x1 - g->x0);
 }
 
+/* Opens the per-thread chunks of samples (q < nq, spread over the threads when nq > 1; chunk
+ * q's padded input dk_xp at dk_xs + q * stride, its xps floats zeroed once) and, per
+ * sample, copies the sample's channels of x into dk_xp (dnk_print_pad_copy); leaves the
+ * sample and group loops of dnk_conv_loops open inside the chunk loop. */
+static void dnk_print_sample_chunks(dn_buf *c, const dn_cg_ctx *ctx, const dn_kconv *k, const dnk_wide *g, const char *x,
+                                    long long nq, long long stride, long long xps) {
+  if (nq > 1) dn_kpar_for(c, ctx);
+  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, stride);
+  dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
+                (long long)k->n, nq);
+  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_xp[dk_i] = 0;\n", xps);
+  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
+  dn_buf_printf(c, "      long dk_c, dk_r;\n");
+  dnk_print_pad_copy(c, g, k, x, 1, "0", "      ");
+}
+
 /* Can the direct kernel (dnk_dconv) run this forward-like convolution? Float code, stride 1,
  * and at least half of the wide output's columns valid. */
 static int dnk_dconv_ok(const dn_cg_ctx *ctx, const dn_kconv *k) {
@@ -1564,14 +1580,7 @@ static void dnk_wino_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const ch
   dn_buf_printf(c, "  long dk_q, dk_p;\n");
   if (inner) dn_kpar_for(c, ctx);
   dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; dk_p += 8) dnk_wino_u(%s, %lld, %lld, dk_u, dk_p, dk_p + 8);\n", mp, w, m, cg);
-  if (nq > 1) dn_kpar_for(c, ctx);
-  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, per);
-  dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
-                (long long)k->n, nq);
-  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_xp[dk_i] = 0;\n", xps);
-  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
-  dn_buf_printf(c, "      long dk_c, dk_r;\n");
-  dnk_print_pad_copy(c, &g, k, x, 1, "0", "      ");
+  dnk_print_sample_chunks(c, ctx, k, &g, x, nq, per, xps);
   dn_buf_printf(c, "      dnk_wino%s(%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, dk_u, dk_xp, dk_xp + %lld, dk_xp + %lld, (%s) + dk_y, ",
                 inner ? "_par" : "", m, cg, g.hp, g.wp, ntxp, nh, (long long)k->oh, (long long)k->ow, tb, xps,
                 xps + 16 * (cg * tb + 16), y);
@@ -1606,14 +1615,7 @@ static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const c
   dn_buf_printf(c, "    dnk_dconv_pack((%s) + dk_p * %lld, %lld, %lld, dk_pd + dk_p * %lld);\n  }\n", w, m * kd, m, kd, mp * kd);
   dnk_print_offsets(c, &g, &k->win, kd, kd, g.hw);
   dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, g.wp);
-  if (nq > 1) dn_kpar_for(c, ctx);
-  dn_buf_printf(c, "  for (dk_q = 0; dk_q < %lld; ++dk_q) {\n    float *dk_xp = dk_xs + dk_q * %lld;\n", nq, xps);
-  dn_buf_printf(c, "    long dk_i, dk_lo = dk_q * %lld / %lld, dk_hi = (dk_q + 1) * %lld / %lld;\n", (long long)k->n, nq,
-                (long long)k->n, nq);
-  dn_buf_printf(c, "    for (dk_i = 0; dk_i < %lld; ++dk_i) dk_xp[dk_i] = 0;\n", xps);
-  dnk_conv_loops(c, ctx, k, 0, "dk_lo", "dk_hi");
-  dn_buf_printf(c, "      long dk_c, dk_r;\n");
-  dnk_print_pad_copy(c, &g, k, x, 1, "0", "      ");
+  dnk_print_sample_chunks(c, ctx, k, &g, x, nq, xps, xps);
   dn_buf_printf(c, "      dnk_dconv%s(%lld, %lld, %lld, dk_pd + dk_g * %lld, dk_off, dk_xp, dk_mk, dk_sm, dk_oi, (%s) + dk_y, %lld, 0, ",
                 ctx->threads > 1 && nq == 1 && nv > 2 ? "_par" : "", m, kd, nv, mp * kd, y, (long long)k->oh * k->ow);
   if (bias) dn_buf_printf(c, "(%s) + dk_g * %lld, %d);\n", bias, m, relu);
