@@ -554,10 +554,20 @@ static int emit_kernel(dn_em *em, dn_em_body *b, dn_buf *c, dn_node *n, const ch
     if (!xe->expr) dn_die("node %%%d: input %%%d has no storage", n->id, n->in[i]->id);
     in[i] = n->in[i]->dtype == DN_I32 ? dn_fmt("((const int32_t *)%s)", xe->expr) : dn_fmt("((const %s *)%s)", em->real, xe->expr);
   }
+  const float **cin = NULL;  /* the inputs' values where they are embedded parameters */
+  for (int i = 0; i < n->nin && em->embed; i++) {
+    const dn_node *x = n->in[i];
+    while (b->nodes[x->id].kind == DN_EMK_VIEW && x->op == DN_OP_RESHAPE) x = x->in[0];  /* not a scan's slice */
+    if (b->nodes[x->id].kind != DN_EMK_PARAM) continue;
+    if (!cin) cin = dn_alloc(sizeof *cin * (size_t)n->nin);
+    cin[i] = em->wdata[dn_em_param_index(em, b->g, x->param)];
+  }
+  em->ctx.in_const = cin, em->ctx.data = em->data;
   int64_t flops = dn_cg_flops(n);
   if (flops) dn_buf_printf(c, "/* %%%d = %s %s, %lld flop */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape), (long long)flops);
   else dn_buf_printf(c, "/* %%%d = %s %s */\n", n->id, dn_ops[n->op].name, dn_shape_str(n->shape));
   int bad = dn_cg_kernel(c, &em->ctx, n, out, in);
+  em->ctx.in_const = NULL;
   if (bad) {
     dn_error(n->loc, "no C kernel for operation '%s' yet", dn_ops[n->op].name);
     return 1;

@@ -31,6 +31,7 @@ typedef struct dn_kreg {
   int mask;  /* few_k only: C = (A @ B) * (h > 0 ? 1 : 0) for an h [M, N] (ctx->epi_mask) */
 } dn_kreg;
 #define DN_KREG_MAX 32 /* per file; more shape classes than this use the tiled GEMM */
+#define DN_KDERIVED_MAX 64 /* per file; weights past these are transformed at run time */
 
 typedef struct dn_cg_ctx {
   const char *real;      /* "float" or "double" */
@@ -55,6 +56,15 @@ typedef struct dn_cg_ctx {
   const char *epi_mask, *epi_tmp;
   int nreg;              /* the register-block products the kernels use (printed once each) */
   dn_kreg reg[DN_KREG_MAX];
+  /* Weights compiled in (--weights): in_const[i] is the value of the node's input i when it
+   * is a parameter embedded as const data (in_const NULL when no input is). A kernel may
+   * then print a transformed copy of it as a file-scope static const array P_wdI into
+   * `data` (printed before the bodies), once per parameter, transform and groups:
+   * derived[I] says which (kernels_gemm.c, dnk_derived). */
+  const float *const *in_const;
+  dn_buf *data;
+  int nderived;
+  struct { const float *w; int kind; long long groups; } derived[DN_KDERIVED_MAX];
 } dn_cg_ctx;
 
 /* The least work a loop is threaded for (with ctx->threads > 1): an OpenMP region costs

@@ -17,6 +17,7 @@
  * into a zero-padded buffer and read at one offset per im2col row over the "wide" output
  * grid, so neither operand is packed per sample (docs/architecture.md, Kernels).
  */
+#include <math.h>
 #include <string.h>
 
 #include "kernels_int.h"
@@ -1561,11 +1562,62 @@ static int dnk_wino_ok(const dn_kconv *k) {
          k->f >= DNK_WINO_MIN && k->ow >= 12 && k->oh >= 2;
 }
 
+/* Transforms of embedded weights (ctx->in_const) that dnncc computes itself. */
+enum { DNK_DERIVED_WINO, DNK_DERIVED_DCONV };
+
+/* The name of the file-scope array holding transform `kind` of the embedded weights w for
+ * convolution k (count floats, put there by fill; the layouts depend on the weights' shape
+ * and k's groups only), printed into ctx->data the first time; NULL when the file has
+ * DN_KDERIVED_MAX of them already (the caller transforms at run time then). */
+static const char *dnk_derived(dn_cg_ctx *ctx, const float *w, int kind, long long count,
+                               void (*fill)(const float *w, const dn_kconv *k, float *d), const dn_kconv *k) {
+  int i;
+  for (i = 0; i < ctx->nderived; ++i)
+    if (ctx->derived[i].w == w && ctx->derived[i].kind == kind && ctx->derived[i].groups == k->g)
+      return dn_fmt("%s_wd%d", ctx->prefix, i);
+  if (ctx->nderived == DN_KDERIVED_MAX || !ctx->data) return NULL;
+  float *d = dn_alloc(sizeof *d * (size_t)count);
+  fill(w, k, d);
+  dn_buf_printf(ctx->data, "#if defined(DNK_DCONV) /* the kernels that read it */\n");
+  dn_buf_printf(ctx->data, "static const float %s_wd%d[%lld] = { /* %s of embedded weights */", ctx->prefix, i, count,
+                kind == DNK_DERIVED_WINO ? "Winograd transform" : "8-row panels");
+  for (long long j = 0; j < count; ++j) {
+    const char *sep = j ? (j % 8 ? ", " : ",\n  ") : "\n  ";
+    if (isnan(d[j])) dn_buf_printf(ctx->data, "%s((float)NAN)", sep);
+    else if (isinf(d[j])) dn_buf_printf(ctx->data, "%s(%s(float)HUGE_VAL)", sep, d[j] < 0 ? "-" : "");
+    else if (d[j] == 0) dn_buf_printf(ctx->data, "%s0", sep);
+    else dn_buf_printf(ctx->data, "%s%.9ef", sep, (double)d[j]);
+  }
+  dn_buf_printf(ctx->data, "\n};\n#endif\n");
+  ctx->derived[i].w = w, ctx->derived[i].kind = kind, ctx->derived[i].groups = k->g, ctx->nderived++;
+  return dn_fmt("%s_wd%d", ctx->prefix, i);
+}
+
+/* What dnk_wino_u computes at run time, in double: U = G g G^T of every filter and channel
+ * (g the 3x3 kernel), in the sixteen planes of mp * C + 16 floats, (f, c) of plane 4 i + j at
+ * (f / 8 * 8) * C + c * 8 + f % 8, the rows past M zero. */
+static void dnk_wino_u_fill(const float *w, const dn_kconv *k, float *u) {
+  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  long long M = k->f, C = k->c, mp = (M + 7) / 8 * 8, pk = mp * C + 16, f, ch;
+  memset(u, 0, sizeof *u * (size_t)(16 * pk));
+  for (f = 0; f < M; ++f)
+    for (ch = 0; ch < C; ++ch) {
+      const float *g = w + (f * C + ch) * 9;
+      double t[4][3];
+      for (int i = 0; i < 4; ++i)
+        for (int s = 0; s < 3; ++s) t[i][s] = G[i][0] * g[s] + G[i][1] * g[3 + s] + G[i][2] * g[6 + s];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j)
+          u[(4 * i + j) * pk + f / 8 * 8 * C + ch * 8 + f % 8] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+    }
+}
+
 /* Prints the Winograd path of dnk_dconv_emit (same arguments): the weights transformed once
- * (dnk_wino_u; rows over the threads for one sample), then per thread a padded input
- * [c, hq, wq] (hq, wq: the tiles' extent, even), the transformed tiles and products. */
-static void dnk_wino_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
-                          long long at, const char *bias, int relu) {
+ * (dnk_wino_u; rows over the threads for one sample; with wc, the values of embedded weights,
+ * by dnncc into a const array instead), then per thread a padded input [c, hq, wq] (hq, wq:
+ * the tiles' extent, even), the transformed tiles and products. */
+static void dnk_wino_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const float *wc, const char *x,
+                          const char *y, long long at, const char *bias, int relu) {
   dnk_wide g = dnk_wide_geom(k);
   long long m = k->f, mp = (m + 7) / 8 * 8, cg = k->c, nty = (k->oh + 1) / 2, ntx = (k->ow + 1) / 2;
   long long ntxp = (ntx + 7) / 8 * 8, nh = nty * ntxp / 8, nq = dn_kchunks(ctx, k->n), tb = DNK_WINO_TB;
@@ -1573,13 +1625,20 @@ static void dnk_wino_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const ch
   long long per = xps + 16 * (cg * tb + 16) + 16 * (mp * tb + 16);
   int inner = ctx->threads > 1 && nq == 1;
   g.hp = 2 * nty + 2, g.wp = 2 * ntx + 2;  /* the copy's strides; rows and columns copied as before */
+  const char *uc = wc ? dnk_derived(ctx, wc, DNK_DERIVED_WINO, us, dnk_wino_u_fill, k) : NULL;
   ctx->need |= DN_KNEED_DCONV | DN_KNEED_WINO;
-  dn_kneed_scratch(ctx, at + dn_kscratch_bytes(ctx, us) + dn_kscratch_bytes(ctx, nq * per));
-  dn_buf_printf(c, "  float *dk_u = (float *)((char *)(%s) + %lld), *dk_xs = (float *)((char *)(%s) + %lld);\n", ctx->scratch,
-                at, ctx->scratch, at + dn_kscratch_bytes(ctx, us));
-  dn_buf_printf(c, "  long dk_q, dk_p;\n");
-  if (inner) dn_kpar_for(c, ctx);
-  dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; dk_p += 8) dnk_wino_u(%s, %lld, %lld, dk_u, dk_p, dk_p + 8);\n", mp, w, m, cg);
+  if (uc) {
+    dn_kneed_scratch(ctx, at + dn_kscratch_bytes(ctx, nq * per));
+    dn_buf_printf(c, "  const float *dk_u = %s;\n  float *dk_xs = (float *)((char *)(%s) + %lld);\n  long dk_q;\n", uc,
+                  ctx->scratch, at);
+  } else {
+    dn_kneed_scratch(ctx, at + dn_kscratch_bytes(ctx, us) + dn_kscratch_bytes(ctx, nq * per));
+    dn_buf_printf(c, "  float *dk_u = (float *)((char *)(%s) + %lld), *dk_xs = (float *)((char *)(%s) + %lld);\n", ctx->scratch,
+                  at, ctx->scratch, at + dn_kscratch_bytes(ctx, us));
+    dn_buf_printf(c, "  long dk_q, dk_p;\n");
+    if (inner) dn_kpar_for(c, ctx);
+    dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; dk_p += 8) dnk_wino_u(%s, %lld, %lld, dk_u, dk_p, dk_p + 8);\n", mp, w, m, cg);
+  }
   dnk_print_sample_chunks(c, ctx, k, &g, x, nq, per, xps);
   dn_buf_printf(c, "      dnk_wino%s(%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, dk_u, dk_xp, dk_xp + %lld, dk_xp + %lld, (%s) + dk_y, ",
                 inner ? "_par" : "", m, cg, g.hp, g.wp, ntxp, nh, (long long)k->oh, (long long)k->ow, tb, xps,
@@ -1587,32 +1646,50 @@ static void dnk_wino_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const ch
   dn_buf_printf(c, "%s, %d);\n    }\n  }\n  }\n", bias ? bias : "NULL", relu);
 }
 
+/* What dnk_dconv_pack computes at run time for every group of the weights w [g, m, kd]:
+ * 8-row panels over all kd (panel i0 / 8 at i0 * kd, element (r, p) at p * 8 + r), the rows
+ * past m zero, each group mp * kd floats. */
+static void dnk_dconv_pack_fill(const float *w, const dn_kconv *k, float *d) {
+  dnk_wide g = dnk_wide_geom(k);
+  long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 7) / 8 * 8, q, i0, p, r;
+  for (q = 0; q < k->g; ++q)
+    for (i0 = 0; i0 < mp; i0 += 8)
+      for (p = 0; p < kd; ++p)
+        for (r = 0; r < 8; ++r)
+          d[q * mp * kd + i0 * kd + p * 8 + r] = i0 + r < m ? w[q * m * kd + (i0 + r) * kd + p] : 0;
+}
+
 /* Prints the direct-convolution path of y[n, g] = W_g @ im2col(x[n, g]) for a forward-like
  * geometry k (x [n, c, h, w], y [n, f, oh, ow], weights w [g, f/g, (c/g) kh kw] row-major),
  * using the scratch area from byte `at`: the packed weights, the offset and mask tables, and
  * one padded input per thread. Samples are split in --threads chunks; one sample: the
  * output vectors are. */
-static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const char *x, const char *y,
-                           long long at, const char *bias, int relu) {
+static void dnk_dconv_emit(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const char *w, const float *wc, const char *x,
+                           const char *y, long long at, const char *bias, int relu) {
   if (dnk_wino_ok(k)) {
-    dnk_wino_emit(c, ctx, k, w, x, y, at, bias, relu);
+    dnk_wino_emit(c, ctx, k, w, wc, x, y, at, bias, relu);
     return;
   }
   dnk_wide g = dnk_wide_geom(k);
   long long m = k->f / k->g, kd = g.cg * g.kk, mp = (m + 7) / 8 * 8, nv = (g.end + 31) / 32 * 2;
   long long xps = (g.cg * g.hw + 64 + 15) / 16 * 16, nq = dn_kchunks(ctx, k->n);
-  long long o_off = at + dn_kscratch_bytes(ctx, k->g * mp * kd), o_mk = o_off + (kd * 4 + 63) / 64 * 64;
+  const char *pc = wc ? dnk_derived(ctx, wc, DNK_DERIVED_DCONV, k->g * mp * kd, dnk_dconv_pack_fill, k) : NULL;
+  long long o_off = at + (pc ? 0 : dn_kscratch_bytes(ctx, k->g * mp * kd)), o_mk = o_off + (kd * 4 + 63) / 64 * 64;
   long long o_sm = o_mk + (nv * 2 + 63) / 64 * 64, o_oi = o_sm + (nv * 2 + 63) / 64 * 64;
   long long o_xp = o_oi + (nv * 4 + 63) / 64 * 64;
   ctx->need |= DN_KNEED_DCONV;
   dn_kneed_scratch(ctx, o_xp + nq * xps * 4);
-  dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  float *dk_pd = (float *)(dk_s + %lld), *dk_xs = (float *)(dk_s + %lld);\n",
-                ctx->scratch, at, o_xp);
+  dn_buf_printf(c, "  char *dk_s = (char *)(%s);\n  float *dk_xs = (float *)(dk_s + %lld);\n", ctx->scratch, o_xp);
+  if (pc) dn_buf_printf(c, "  const float *dk_pd = %s;\n", pc);
+  else dn_buf_printf(c, "  float *dk_pd = (float *)(dk_s + %lld);\n", at);
   dn_buf_printf(c, "  int *dk_off = (int *)(dk_s + %lld), *dk_oi = (int *)(dk_s + %lld);\n", o_off, o_oi);
   dn_buf_printf(c, "  unsigned short *dk_mk = (unsigned short *)(dk_s + %lld), *dk_sm = (unsigned short *)(dk_s + %lld);\n",
                 o_mk, o_sm);
-  dn_buf_printf(c, "  long dk_q, dk_p;\n  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n", (long long)k->g);
-  dn_buf_printf(c, "    dnk_dconv_pack((%s) + dk_p * %lld, %lld, %lld, dk_pd + dk_p * %lld);\n  }\n", w, m * kd, m, kd, mp * kd);
+  dn_buf_printf(c, "  long dk_q, dk_p;\n");
+  if (!pc) {
+    dn_buf_printf(c, "  for (dk_p = 0; dk_p < %lld; ++dk_p) {\n", (long long)k->g);
+    dn_buf_printf(c, "    dnk_dconv_pack((%s) + dk_p * %lld, %lld, %lld, dk_pd + dk_p * %lld);\n  }\n", w, m * kd, m, kd, mp * kd);
+  }
   dnk_print_offsets(c, &g, &k->win, kd, kd, g.hw);
   dn_buf_printf(c, "  (void)dnk_dconv_plan(%lld, %lld, %lld, dk_mk, dk_sm, dk_oi);\n", (long long)k->oh, (long long)k->ow, g.wp);
   dnk_print_sample_chunks(c, ctx, k, &g, x, nq, xps, xps);
@@ -1628,7 +1705,7 @@ static void dnk_conv_fwd(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, const cha
   int inner_par = ctx->threads > 1 && k->n == 1, direct = dnk_dconv_ok(ctx, k);
   if (direct) {
     dn_buf_printf(c, "#if defined(DNK_DCONV)\n");
-    dnk_dconv_emit(c, ctx, k, in[1], in[0], out, 0, ctx->epi_bias, ctx->epi_relu);
+    dnk_dconv_emit(c, ctx, k, in[1], ctx->in_const ? ctx->in_const[1] : NULL, in[0], out, 0, ctx->epi_bias, ctx->epi_relu);
     dn_buf_printf(c, "#else\n");
   }
   dnk_prepack(c, ctx, k, in[1], fg, r, r, 1, 0);
@@ -1732,7 +1809,7 @@ static void dnk_conv_bwd_data(dn_buf *c, dn_cg_ctx *ctx, const dn_kconv *k, cons
   int direct = flip && dnk_dconv_ok(ctx, &t);
   if (direct) {
     dn_buf_printf(c, "#if defined(DNK_DCONV)\n");
-    dnk_dconv_emit(c, ctx, &t, "dk_wt", in[0], out, dnk_flip_weights(c, ctx, k, in[1]), NULL, 0);
+    dnk_dconv_emit(c, ctx, &t, "dk_wt", NULL, in[0], out, dnk_flip_weights(c, ctx, k, in[1]), NULL, 0);
     dn_buf_printf(c, "#else\n");
   }
   if (same) dnk_conv_bwd_data_flip(c, ctx, k, out, in, dnk_flip_weights(c, ctx, k, in[1]));
