@@ -4,7 +4,8 @@
  * that is more (at most 100000): a median of 25 training steps of a small model (37 ms)
  * moved with every hiccup of this shared machine.
  *
- * usage: h infer|train [ITERS [MIN_SECONDS]]   (defaults 200 and 0.5) */
+ * usage: h infer|train [ITERS [MIN_SECONDS]]   (defaults 200 and 0.5)
+ *        h save W.safetensors                  (the initial weights, for a --weights build) */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
 #endif
   for (int i = 0; i < bm_X_SIZE; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f;
   bm_init(state, 1);
+  if (argc == 3 && strcmp(argv[1], "save") == 0) return bm_save(state, argv[2]) != 0;
   double w0 = now_us();
   for (int w = 0; w < 5; w++) {
 #ifdef BM_TRAIN
