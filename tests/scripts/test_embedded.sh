@@ -2,11 +2,13 @@
 # test_embedded.sh DNNCC SRCDIR - every examples/*.dnn with its weights compiled in
 # (`dnncc -o --weights W`, const data; the convolutions' packed and Winograd-transformed
 # weights computed by dnncc, not at run time) gives the outputs of the same model with the
-# same weights loaded at run time (--emit-main programs, -march=native, rel. err. <= 1e-4):
+# same weights loaded at run time (--emit-main programs compiled with -Werror and
+# -march=native, also by clang when installed; rel. err. <= 1e-4):
 # batch 2, batch 2 with --threads 2 (samples split), batch 1 with --threads 2 (kernels split
 # inside the sample). The weights: P_init's, written by P_save of the plain C. Besides the
 # examples, a model with a Winograd layer of odd channels and a partial 8-filter panel and a
-# grouped direct convolution. Also checks that dnncc printed both kinds of transformed
+# grouped direct convolution, and one whose only layer is a Winograd convolution (no direct
+# one: the helpers it leaves unused must not warn). Also checks that dnncc printed both kinds of transformed
 # weights (cifar_cnn, lenet5, the extra model).
 set -u
 DNNCC=${1:?usage: test_embedded.sh DNNCC SRCDIR}
@@ -17,6 +19,7 @@ export XDG_CACHE_HOME=$T/cache
 export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"  # npy.py
 . "$(dirname "$0")/npy_lib.sh"
 STRICT="-std=c99 -Wall -Wextra -pedantic -Werror"
+CLANG=$(command -v clang || command -v clang-14 || true)
 cat > "$T/save.c" <<'EOF'
 #include <stdlib.h>
 #include "w.h"
@@ -33,6 +36,11 @@ input x : [17, 14, 14]
 a = relu(conv2d(x, 20, kernel=3, pad=1))
 output o = conv2d(a, 20, kernel=3, pad=1, groups=2)
 EOF
+cat > "$T/emb_wino.dnn" <<'EOF'
+model emb_wino
+input x : [16, 12, 12]
+output o = conv2d(x, 16, kernel=3, pad=1)
+EOF
 fail=0
 n=0
 # build NAME FLAGS...: dnncc --emit-main into $d/NAME.c, compiled for this machine
@@ -41,7 +49,7 @@ build() {
   shift
   case " $* " in *" --threads "*) omp=-fopenmp ;; esac
   if ! "$DNNCC" "$m" -o "$d/$name.c" --emit-main "$@" >"$d/log" 2>&1 ||
-     ! cc -std=c99 -O1 -march=native $omp -o "$d/$name" "$d/$name.c" -lm >"$d/log" 2>&1; then
+     ! cc $STRICT -O1 -march=native $omp -o "$d/$name" "$d/$name.c" -lm >"$d/log" 2>&1; then
     echo "FAIL $base: $name ($*): $(head -5 "$d/log")"; return 1
   fi
 }
@@ -55,7 +63,7 @@ same() {
 }
 outs() { local k s=""; for ((k = 0; k < nout; k++)); do s="$s $1_$k.npy"; done; echo "$s"; }
 
-for m in "$SRC"/examples/*.dnn "$T/emb_extra.dnn"; do
+for m in "$SRC"/examples/*.dnn "$T/emb_extra.dnn" "$T/emb_wino.dnn"; do
   [ -e "$m" ] || continue
   base=$(basename "$m" .dnn)
   d=$T/$base
@@ -69,6 +77,9 @@ for m in "$SRC"/examples/*.dnn "$T/emb_extra.dnn"; do
     build ref1 && build embt1 --weights "$d/w.st" --threads 2 || { fail=1; continue; }
   if ! cc $STRICT -c "$d/emb.c" -o "$d/emb.o" >"$d/log" 2>&1; then
     echo "FAIL $base: strict compile of the embedded C (no -march): $(head -5 "$d/log")"; fail=1; continue
+  fi
+  if [ -n "$CLANG" ] && ! $CLANG $STRICT -march=native -c "$d/emb.c" -o "$d/emb.o" >"$d/log" 2>&1; then
+    echo "FAIL $base: strict clang -march=native compile of the embedded C: $(head -5 "$d/log")"; fail=1; continue
   fi
   nout=$(grep -o 'OUTPUT.npy x[0-9]*' "$d/ref.c" | head -1 | sed 's/.*x//')
   ins=$(make_inputs "$d/ref" "$d") && ins1=$(make_inputs "$d/ref1" "$d/b1") || { echo "FAIL $base: inputs"; fail=1; continue; }
