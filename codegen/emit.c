@@ -788,7 +788,7 @@ static void embedded_arrays(dn_em *em, dn_buf *c) {
     dn_param *p = em->params.v[i];
     int64_t cnt = dn_shape_count(p->shape);
     dn_buf_printf(c, "static const %s %s_w%d[%lld] = { /* %s */", em->real, em->P, i, (long long)cnt, p->name);
-    for (int64_t j = 0; j < cnt; j++) dn_buf_printf(c, "%s%s", j ? (j % 8 ? ", " : ",\n  ") : "\n  ", dn_em_lit(em, em->wdata[i][j]));
+    dn_cg_array_elems(c, em->real, em->wdata[i], cnt);
     dn_buf_printf(c, "\n};\n");
   }
 }

@@ -21,12 +21,7 @@
 
 #include "emit.h"
 
-const char *dn_em_lit(const dn_em *em, double v) {
-  int f = em->esize == 4;
-  if (isnan(v)) return dn_fmt("((%s)NAN)", em->real);
-  if (isinf(v)) return dn_fmt("(%s(%s)HUGE_VAL)", v < 0 ? "-" : "", em->real);
-  return f ? dn_fmt("%.9ef", v) : dn_fmt("%.17e", v);
-}
+const char *dn_em_lit(const dn_em *em, double v) { return dn_cg_lit(em->real, v); }
 
 /* libm name for the element type: expf or exp. In float code, exp and tanh are the file's own
  * branch-free versions (P_expf, P_tanhf: dn_em_math_helpers), which the C compiler can

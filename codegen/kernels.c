@@ -11,6 +11,7 @@
  * EMBED_BWD skips the row): the driver validates labels first, so this only keeps bad data
  * from reading or writing out of bounds.
  */
+#include <math.h>
 #include <string.h>
 
 #include "kernels_int.h"
@@ -683,6 +684,16 @@ int dn_cg_kernel(dn_buf *c, dn_cg_ctx *ctx, const dn_node *n, const char *out, c
   r = dk_emit(c, ctx, n, out, in);
   ctx->threads = threads;
   return r;
+}
+
+const char *dn_cg_lit(const char *real, double v) {
+  if (isnan(v)) return dn_fmt("((%s)NAN)", real);
+  if (isinf(v)) return dn_fmt("(%s(%s)HUGE_VAL)", v < 0 ? "-" : "", real);
+  return strcmp(real, "float") == 0 ? dn_fmt("%.9ef", v) : dn_fmt("%.17e", v);
+}
+
+void dn_cg_array_elems(dn_buf *c, const char *real, const float *v, int64_t n) {
+  for (int64_t j = 0; j < n; j++) dn_buf_printf(c, "%s%s", j ? (j % 8 ? ", " : ",\n  ") : "\n  ", dn_cg_lit(real, v[j]));
 }
 
 void dn_cg_ivdep(dn_buf *c) {

@@ -96,6 +96,12 @@ int64_t dn_cg_flops(const dn_node *n);
 
 /* Prints the static helper functions requested in ctx->need. */
 void dn_cg_helpers(dn_buf *c, const dn_cg_ctx *ctx);
+/* A C literal of v as `real` ("float": 9 significant digits and an f suffix; "double": 17),
+ * NaN and infinities through NAN and HUGE_VAL (math.h). */
+const char *dn_cg_lit(const char *real, double v);
+/* Prints the n values of v as the elements of an array initializer of `real`, eight a line
+ * (the embedded weights, and the kernels' transforms of them). */
+void dn_cg_array_elems(dn_buf *c, const char *real, const float *v, int64_t n);
 /* Prints the DN_IVDEP macro (dn_cg_helpers does when any kernel needs helpers). */
 void dn_cg_ivdep(dn_buf *c);
 

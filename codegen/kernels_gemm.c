@@ -17,7 +17,6 @@
  * into a zero-padded buffer and read at one offset per im2col row over the "wide" output
  * grid, so neither operand is packed per sample (docs/architecture.md, Kernels).
  */
-#include <math.h>
 #include <string.h>
 
 #include "kernels_int.h"
@@ -1607,13 +1606,7 @@ static const char *dnk_derived(dn_cg_ctx *ctx, const float *w, int kind, long lo
   dn_buf_printf(ctx->data, "#if defined(DNK_DCONV) /* the kernels that read it */\n");
   dn_buf_printf(ctx->data, "static const float %s_wd%d[%lld] = { /* %s of embedded weights */", ctx->prefix, i, count,
                 kind == DNK_DERIVED_WINO ? "Winograd transform" : "8-row panels");
-  for (long long j = 0; j < count; ++j) {
-    const char *sep = j ? (j % 8 ? ", " : ",\n  ") : "\n  ";
-    if (isnan(d[j])) dn_buf_printf(ctx->data, "%s((float)NAN)", sep);
-    else if (isinf(d[j])) dn_buf_printf(ctx->data, "%s(%s(float)HUGE_VAL)", sep, d[j] < 0 ? "-" : "");
-    else if (d[j] == 0) dn_buf_printf(ctx->data, "%s0", sep);
-    else dn_buf_printf(ctx->data, "%s%.9ef", sep, (double)d[j]);
-  }
+  dn_cg_array_elems(ctx->data, "float", d, count);
   dn_buf_printf(ctx->data, "\n};\n#endif\n");
   ctx->derived[i].w = w, ctx->derived[i].kind = kind, ctx->derived[i].groups = k->g, ctx->nderived++;
   return dn_fmt("%s_wd%d", ctx->prefix, i);
