@@ -1,6 +1,7 @@
 # npy_lib.sh - shell functions for the tests that run --emit-main programs (sourced by
-# test_compile_examples.sh and test_embedded.sh; PYTHONPATH must hold this directory, for
-# npy.py).
+# test_compile_examples.sh and test_embedded.sh). Puts this directory on PYTHONPATH, for
+# npy.py.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
 # Random .npy inputs for a main() built with --emit-main (it lists them with --inputs).
 make_inputs() {  # $1 = program, $2 = output dir

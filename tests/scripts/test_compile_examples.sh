@@ -17,7 +17,6 @@ SRC=${2:?usage: test_compile_examples.sh DNNCC SRCDIR}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export XDG_CACHE_HOME=$T/cache
-export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"  # npy.py
 STRICT="-std=c99 -Wall -Wextra -pedantic -Werror"
 SAN=""
 echo 'int main(void){return 0;}' > "$T/san.c"

@@ -16,7 +16,6 @@ SRC=${2:?usage: test_embedded.sh DNNCC SRCDIR}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export XDG_CACHE_HOME=$T/cache
-export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"  # npy.py
 . "$(dirname "$0")/npy_lib.sh"
 STRICT="-std=c99 -Wall -Wextra -pedantic -Werror"
 CLANG=$(command -v clang || command -v clang-14 || true)
